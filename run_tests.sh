@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up everything from nothing (venv, pinned requirements + test tools, Debian packages),
+# then lint and run the test suite. Extra arguments go to pytest, e.g. ./run_tests.sh -m "not slow".
+set -euo pipefail
+cd "$(dirname "$0")"
+export IDSD_DEV=1
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+idsd_debian_packages
+idsd_python_env
+export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 MPLBACKEND=Agg IDSD_HEADLESS=1 TQDM_MININTERVAL=10
+echo "== ruff"
+"$PY" -m ruff check .
+echo "== pytest"
+exec "$PY" -m pytest "$@"

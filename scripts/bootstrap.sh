@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Sourced by run_all.sh and run_tests.sh: make sure a Python environment with the pinned
+# requirements and the idsd package exists, register the `python3` Jupyter kernel, and install
+# the Debian packages the embedded corpus needs when apt-get is usable.
+#
+# After sourcing, $PY is the interpreter to use. Set IDSD_DEV=1 to also install the test tools.
+# IDSD_SKIP_APT=1 skips the Debian step; IDSD_PYTHON picks the interpreter that creates .venv.
+
+IDSD_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IDSD_APT_PACKAGES=(
+  espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+  festvox-italp16k festvox-itapc16k sox libsox-fmt-all ffmpeg codec2-examples
+  asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722
+  asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 asterisk-core-sounds-it asterisk-core-sounds-it-g722
+  asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
+)
+
+_idsd_log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+_idsd_req_hash() {
+  local files=("$IDSD_REPO/requirements.txt" "$IDSD_REPO/pyproject.toml")
+  [ "${IDSD_DEV:-0}" = 1 ] && files+=("$IDSD_REPO/requirements-dev.txt")
+  cat "${files[@]}" | sha256sum | cut -c1-16
+}
+
+_idsd_env_ok() {
+  # An already active environment is "suitable" when it imports idsd from this checkout
+  # and has the pinned TensorFlow/Keras/librosa/papermill.
+  "$1" - "$IDSD_REPO" <<'PY' >/dev/null 2>&1
+import sys, pathlib, importlib.metadata as md
+import idsd
+assert pathlib.Path(idsd.__file__).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve()
+pins = {}
+for line in open(pathlib.Path(sys.argv[1]) / "requirements.txt"):
+    line = line.split("#")[0].strip()
+    if "==" in line:
+        name, ver = line.split("==")
+        pins[name.lower()] = ver
+for name in ("tensorflow-cpu", "keras", "librosa", "papermill"):
+    assert md.version(name) == pins[name], name
+PY
+}
+
+idsd_python_env() {
+  local venv="$IDSD_REPO/.venv" stamp hash
+  if [ -n "${VIRTUAL_ENV:-}" ] && [ "$VIRTUAL_ENV" != "$venv" ] && _idsd_env_ok "$(command -v python)"; then
+    PY="$(command -v python)"
+    _idsd_log "using the active environment $VIRTUAL_ENV"
+  else
+    PY="$venv/bin/python"
+    hash="$(_idsd_req_hash)"
+    stamp="$venv/.idsd-installed-$hash"
+    if [ ! -f "$stamp" ]; then
+      if [ ! -x "$PY" ]; then
+        _idsd_log "creating $venv"
+        "${IDSD_PYTHON:-python3}" -m venv "$venv"
+      fi
+      _idsd_log "installing the pinned requirements (first run: a few minutes, ~2.5 GB)"
+      "$PY" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=68" wheel 2> >(grep -v 'is ignored' >&2)
+      local req="$IDSD_REPO/requirements.txt"
+      [ "${IDSD_DEV:-0}" = 1 ] && req="$IDSD_REPO/requirements-dev.txt"
+      "$PY" -m pip install -q --disable-pip-version-check -r "$req" 2> >(grep -v 'is ignored' >&2)
+      if [ "${IDSD_DEV:-0}" = 1 ]; then
+        # keras-tcn (reference implementation for the parameter test) declares a dependency on the
+        # full tensorflow wheel; --no-deps keeps a single TensorFlow.
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps keras-tcn==3.5.7 2> >(grep -v 'is ignored' >&2)
+      fi
+      "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$IDSD_REPO" 2> >(grep -v 'is ignored' >&2)
+      rm -f "$venv"/.idsd-installed-*
+      touch "$stamp"
+    fi
+    export VIRTUAL_ENV="$venv"
+    export PATH="$venv/bin:$PATH"
+  fi
+  # The python3 kernel papermill and JupyterLab use: this environment's interpreter.
+  "$PY" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (idsd)" >/dev/null 2>&1 \
+    || _idsd_log "warning: could not register the python3 Jupyter kernel"
+}
+
+idsd_debian_packages() {
+  [ "${IDSD_SKIP_APT:-0}" = 1 ] && return 0
+  local missing=() p
+  for p in "${IDSD_APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$SUDO" != "none" ]; then
+    _idsd_log "installing Debian packages for the embedded corpus: ${missing[*]}"
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    _idsd_log "the embedded corpus needs these Debian/Ubuntu packages, which are missing:"
+    _idsd_log "  sudo apt-get install --no-install-recommends ${missing[*]}"
+    _idsd_log "(without them the corpus builder uses whatever engines it finds, or point --data at real corpora)"
+  fi
+}
