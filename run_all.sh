@@ -43,12 +43,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-mapfile -t NOTEBOOKS < <(ls notebooks/[0-9][0-9]_*.ipynb 2>/dev/null | sort)
+# IDSD_NOTEBOOKS points at another notebook folder (the tests use it).
+NB_DIR="${IDSD_NOTEBOOKS:-notebooks}"
+mapfile -t NOTEBOOKS < <(ls "$NB_DIR"/[0-9][0-9]_*.ipynb 2>/dev/null | sort)
 if [ "$LIST" = 1 ]; then
   for nb in "${NOTEBOOKS[@]}"; do basename "$nb" .ipynb; done
   exit 0
 fi
-[ ${#NOTEBOOKS[@]} -gt 0 ] || { echo "run_all.sh: no notebooks/NN_*.ipynb found" >&2; exit 1; }
+[ ${#NOTEBOOKS[@]} -gt 0 ] || { echo "run_all.sh: no $NB_DIR/NN_*.ipynb found" >&2; exit 1; }
 
 if [ -z "$OUTDIR" ]; then
   if [ "$QUICK" = True ]; then OUTDIR=outputs/quick; else OUTDIR=outputs; fi
