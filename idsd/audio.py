@@ -127,3 +127,120 @@ def fit_length(y: np.ndarray, length: int = CLIP_SAMPLES, name: str = "clip") ->
     out = np.zeros(length, dtype=np.float32)
     out[: min(length, len(y))] = y[:length]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Inspection, validation and writing (used by the corpus adapters, the embedded corpus builder
+# and the modified-speech set).
+
+SILENCE_PEAK = 10 ** (-60 / 20)
+"""Peak amplitude (-60 dBFS) below which a whole file counts as silent."""
+
+
+def audio_info(path: str | os.PathLike) -> dict:
+    """Header facts of an audio file without decoding it (libsndfile formats only).
+
+    Returns
+    -------
+    dict
+        ``samplerate`` (int), ``channels`` (int), ``frames`` (int), ``duration`` (float, s),
+        ``subtype`` (str, e.g. ``"PCM_16"``), ``format`` (str, e.g. ``"WAV"``).
+
+    Raises
+    ------
+    AudioError
+        Missing, empty or unreadable header (formats only ffmpeg reads raise too).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file")
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(path, f"unreadable header ({exc})") from None
+    return dict(samplerate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames),
+                duration=float(info.duration), subtype=str(info.subtype), format=str(info.format))
+
+
+def format_notes(info: dict, sr: int = SAMPLE_RATE) -> list[str]:
+    """Conversions a file needs to become 16 kHz mono float32 (empty when none).
+
+    Parameters
+    ----------
+    info : dict
+        As returned by :func:`audio_info`.
+
+    Returns
+    -------
+    list of str
+        e.g. ``["stereo -> mono", "44100 Hz -> 16000 Hz", "PCM_24"]``.
+    """
+    notes = []
+    if info.get("channels", 1) != 1:
+        notes.append(f"{info['channels']} channels -> mono")
+    if info.get("samplerate", sr) != sr:
+        notes.append(f"{info['samplerate']} Hz -> {sr} Hz")
+    if info.get("subtype") not in (None, "PCM_16", "FLOAT", "VORBIS", "MPEG_LAYER_III"):
+        notes.append(str(info["subtype"]))
+    return notes
+
+
+def check_audio(y: np.ndarray, path: str | os.PathLike = "<array>", min_samples: int = CLIP_SAMPLES,
+                pad: bool = False) -> int:
+    """Validate a decoded signal for fragmentation and return its number of 2-s fragments.
+
+    Parameters
+    ----------
+    y : numpy.ndarray, shape (n_samples,)
+        Decoded audio (see :func:`load_audio`).
+    path : str or PathLike
+        Named in the error.
+    min_samples : int
+        The upstream rule drops signals shorter than one fragment; ignored when ``pad``.
+    pad : bool
+        Accept short signals (zero-padded by :func:`fragments`).
+
+    Returns
+    -------
+    int
+        Number of fragments :func:`fragments` will return (at least 1).
+
+    Raises
+    ------
+    AudioError
+        ``"shorter than 2 s"`` or ``"silent"`` (peak below -60 dBFS).
+    """
+    if not pad and len(y) < min_samples:
+        raise AudioError(path, f"shorter than {min_samples / SAMPLE_RATE:g} s ({len(y) / SAMPLE_RATE:.2f} s)")
+    if len(y) == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioError(path, "silent (peak below -60 dBFS)")
+    return n_fragments(len(y), min_samples, pad=pad)
+
+
+def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> str:
+    """Write a mono signal atomically (temporary file, then rename), clipping to [-1, 1].
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination; the format follows the extension (wav, flac, ogg).
+    y : numpy.ndarray, shape (n_samples,)
+    sr : int
+    subtype : str
+        libsndfile subtype, 16-bit PCM by default.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.part{os.getpid()}{ext}"
+    y = np.clip(np.asarray(y, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    sf.write(tmp, y, sr, subtype=subtype)
+    os.replace(tmp, path)
+    return path

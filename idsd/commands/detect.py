@@ -1,0 +1,170 @@
+"""``idsd detect FILE_OR_DIR...``: is this speech real or fake?
+
+Scores any audio file (any length, sample rate, channel count) with a trained detector and prints
+one line per file: P(real) (probability that the speech is bona fide, higher = more genuine), its
+min/max over the 2-s windows, and the decision at the model's development threshold. Output is a
+table by default, or JSON / CSV. Exit status: 0 every file scored, 1 some could not be scored
+(listed with the reason), 2 no usable model (the message says how to get one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+from idsd.paths import OUTPUTS
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_NO_MODEL = 0, 1, 2
+
+
+def register(subparsers, groups) -> None:
+    """Add ``idsd detect`` to the command line."""
+    p = subparsers.add_parser(
+        "detect",
+        help="score audio files: P(real) per file and per 2-s window, decision real/fake",
+        description=(
+            "Score any audio files (or folders of them) with a trained detector. Audio is decoded "
+            "to 16 kHz mono and cut into 2-s windows (the last one zero-padded). Score = P(real): "
+            "the probability that the speech is bona fide, 0..1, higher = more genuine. File score "
+            "= mean of the window scores weighted by the audio in each window; min/max over "
+            "windows are shown too. Decision: real if score >= threshold (the development-set EER "
+            "threshold stored with the model, else 0.5), otherwise fake. Exit status: 0 all files "
+            "scored, 1 some could not be scored, 2 no usable model."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
+                   help="audio files (any format ffmpeg/libsndfile reads) or folders (walked recursively)")
+    p.add_argument("--model", metavar="M",
+                   help="a .keras model (or a folder of them: the newest is used); default: the "
+                        "newest model in <outputs>/models/detect/")
+    p.add_argument("--feature", metavar="F",
+                   help="feature of a model without a model card (mel, stft, cqt, vqt, iirt, mfcc, "
+                        "chroma); default: from the card, else from the model's file name")
+    p.add_argument("--mode", metavar="MODE",
+                   help="input mode of a model without a card (array, image, db); default array")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="decision threshold on P(real) (default: the model's dev EER threshold, else 0.5)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (detector, files with window scores, errors)")
+    fmt.add_argument("--csv", action="store_true", help="print CSV (failures go to stderr)")
+    p.add_argument("--windows", action="store_true",
+                   help="table/CSV: one row per 2-s window instead of per file")
+    p.add_argument("--outputs", default=str(OUTPUTS), metavar="DIR",
+                   help="outputs directory holding models/detect/ (default: %(default)s)")
+    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
+                   help="feature extraction device (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="2-s windows per batch (default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``idsd detect``; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from idsd.detect import Detector, DetectorConfigError, ModelNotFoundError, find_model
+
+    if args.batch_size < 1:
+        print("idsd detect: --batch-size must be >= 1", file=sys.stderr)
+        return EXIT_NO_MODEL
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        print("idsd detect: --threshold must be a finite number", file=sys.stderr)
+        return EXIT_NO_MODEL
+    try:
+        model_path = find_model(args.model, args.outputs)
+        detector = Detector.load(model_path, feature=args.feature, mode=args.mode,
+                                 threshold=args.threshold, batch_size=args.batch_size,
+                                 device=args.device)
+    except ModelNotFoundError as exc:
+        print(f"idsd detect: {exc}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except DetectorConfigError as exc:
+        print(f"idsd detect: cannot use the model: {exc}", file=sys.stderr)
+        return EXIT_NO_MODEL
+
+    results, errors = detector.detect_files(args.paths, progress=sys.stderr.isatty())
+    info = detector.describe()
+    if args.json:
+        print(render_json(results, errors, info))
+    elif args.csv:
+        print(render_csv(results, args.windows), end="")
+        for row in errors.itertuples(index=False):
+            print(f"idsd detect: not scored: {row.file}: {row.reason}", file=sys.stderr)
+    else:
+        print(render_table(results, errors, info, args.windows))
+    return EXIT_SOME_FAILED if len(errors) else EXIT_OK
+
+
+def render_json(results, errors, info: dict) -> str:
+    """The JSON report: ``{"detector": ..., "summary": ..., "files": [...], "errors": [...]}``."""
+    files = []
+    for row in results.to_dict(orient="records"):
+        row["window_scores"] = [float(s) for s in row["window_scores"]]
+        files.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    doc = {
+        "detector": info,
+        "summary": _summary(results, errors),
+        "files": files,
+        "errors": errors.to_dict(orient="records"),
+    }
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def render_csv(results, per_window: bool = False) -> str:
+    """CSV of the results (``window_scores`` as ``;``-separated values), or one row per window."""
+    from idsd.detect import windows_frame
+
+    if per_window:
+        return windows_frame(results).to_csv(index=False, float_format="%.6f")
+    out = results.copy()
+    out["window_scores"] = [";".join(f"{s:.6f}" for s in ws) for ws in out["window_scores"]]
+    return out.to_csv(index=False, float_format="%.6f")
+
+
+def render_table(results, errors, info: dict, per_window: bool = False) -> str:
+    """The human-readable report: what the score means, one line per file, then the failures."""
+    from idsd.detect import windows_frame
+
+    trained = []
+    if info.get("train_corpus"):
+        trained.append(f"trained on {info['train_corpus']}")
+    if info.get("dev_eer") is not None:
+        trained.append(f"dev EER {100 * info['dev_eer']:.2f}%")
+    lines = [
+        f"Model     {info['model']}  (feature {info['feature']}, mode {info['mode']}"
+        + "".join(f", {t}" for t in trained) + ")",
+        f"Score     {info['score']}",
+        "          per file: mean of the 2-s window scores weighted by the audio in each window "
+        "(last window zero-padded); min/max over windows",
+        f"Decision  real if P(real) >= {info['threshold']:.4g}, else fake  [{info['threshold_source']}]",
+        "",
+    ]
+    if per_window:
+        table = windows_frame(results)
+        if len(table):
+            table = table.rename(columns={"score": "P(real)", "audio_s": "audio s", "start_s": "start s"})
+            lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    elif len(results):
+        table = results[["file", "duration_s", "windows", "score", "score_min", "score_max", "decision"]]
+        table = table.rename(columns={"duration_s": "seconds", "score": "P(real)", "score_min": "min",
+                                      "score_max": "max"})
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    s = _summary(results, errors)
+    lines.append("")
+    lines.append(f"{s['scored']} file(s) scored: {s['real']} real, {s['fake']} fake; "
+                 f"{s['failed']} not scored")
+    if len(errors):
+        lines.append("Not scored:")
+        lines.extend(f"  {row.file}: {row.reason}" for row in errors.itertuples(index=False))
+    lines.append("Note: a detector only knows the kinds of fakes in its training data; scores on "
+                 "audio unlike it are indicative only.")
+    return "\n".join(lines)
+
+
+def _summary(results, errors) -> dict:
+    decisions = results["decision"].value_counts() if len(results) else {}
+    return {"scored": int(len(results)), "failed": int(len(errors)),
+            "real": int(decisions.get("real", 0)), "fake": int(decisions.get("fake", 0))}

@@ -1,0 +1,178 @@
+"""Corpus adapters: every published layout -> one manifest schema (one row per 2-s fragment).
+
+>>> manifest, rejected = build_manifest("/data/for-2seconds", layout="for")   # doctest: +SKIP
+
+Layouts: ``for`` (all four FoR versions and the embedded suite), ``asvspoof2019`` (LA),
+``asvspoof2021`` (DF), ``wavefake`` (+ LJSpeech, JSUT), ``fakeavceleb``, ``folder`` (any
+``real/`` + ``fake/`` tree). Bad files (corrupt, empty, non-audio, too short, silent) are skipped
+and listed in the rejected table with the reason; stereo, other sample rates and 8/24-bit files
+are converted on load (downmix, soxr to 16 kHz, float32) and kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from idsd import CLIP_SAMPLES
+from idsd.audio import fragments, load_audio
+from idsd.datasets import asvspoof, fakeavceleb, fakeorreal, folder, wavefake
+from idsd.datasets.common import MANIFEST_COLUMNS, REJECTED_COLUMNS, SPLITS, Entry, expand
+from idsd.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MANIFEST_COLUMNS", "REJECTED_COLUMNS", "SPLITS", "LAYOUTS", "Entry", "build_manifest",
+           "detect_layout", "list_entries", "load_fragment", "write_manifest", "summarize"]
+
+LAYOUTS = ("for", "asvspoof2019", "asvspoof2021", "wavefake", "fakeavceleb", "folder")
+
+_DETECT = (("asvspoof2019", asvspoof.looks_like_2019), ("asvspoof2021", asvspoof.looks_like_2021),
+           ("wavefake", wavefake.looks_like), ("fakeavceleb", fakeavceleb.looks_like),
+           ("for", fakeorreal.looks_like), ("folder", folder.looks_like))
+
+
+def detect_layout(root: str | os.PathLike) -> str:
+    """Guess the layout of a corpus folder (first match in a fixed order); raises when none fits."""
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: not a folder")
+    for name, test in _DETECT:
+        if test(root):
+            return name
+    raise FileNotFoundError(f"{root}: no known corpus layout ({', '.join(LAYOUTS)})")
+
+
+def list_entries(root: str | os.PathLike, layout: str = "auto", **options) -> tuple[str, list[Entry], list]:
+    """List the files of a corpus without decoding them.
+
+    Returns
+    -------
+    (default dataset name, entries, rejected (file, reason) list)
+    """
+    root = os.fspath(root)
+    layout = detect_layout(root) if layout == "auto" else layout
+    if layout == "for":
+        return fakeorreal.dataset_name(root), *fakeorreal.list_entries(root)
+    if layout == "asvspoof2019":
+        return "asvspoof2019", *asvspoof.list_entries_2019(root)
+    if layout == "asvspoof2021":
+        return "asvspoof2021", *asvspoof.list_entries_2021(root)
+    if layout == "wavefake":
+        return "wavefake", *wavefake.list_entries(root)
+    if layout == "fakeavceleb":
+        return "fakeavceleb", *fakeavceleb.list_entries(root, **options)
+    if layout == "folder":
+        return os.path.basename(os.path.normpath(root)), *folder.list_entries(root, **options)
+    raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS} or 'auto'")
+
+
+def build_manifest(root: str | os.PathLike, layout: str = "auto", dataset: str | None = None, pad: bool = False,
+                   verify: bool = True, workers: int | None = None, progress: bool = True,
+                   **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a corpus in its published layout into a fragment manifest.
+
+    Parameters
+    ----------
+    root : str or PathLike
+        The corpus folder (e.g. ``for-2seconds/``, ``LA/``, the WaveFake download root).
+    layout : str
+        One of :data:`LAYOUTS`, or ``"auto"``.
+    dataset : str, optional
+        Value of the ``dataset`` column (default: the canonical corpus name, see
+        docs/architecture.md).
+    pad : bool
+        Zero-pad short files and last partial windows instead of dropping them (upstream drops).
+    verify : bool
+        Decode every file to catch corrupt and silent ones (default); ``False`` trusts headers.
+    workers : int, optional
+        Decoding threads.
+    progress : bool
+        Progress bar.
+    **options
+        Layout-specific: ``unsplit`` (folder), ``include_fake_video`` (fakeavceleb).
+
+    Returns
+    -------
+    manifest : pandas.DataFrame
+        Columns :data:`MANIFEST_COLUMNS`.
+    rejected : pandas.DataFrame
+        Columns ``file, reason``.
+    """
+    name, entries, rejected = list_entries(root, layout, **options)
+    return expand(entries, dataset or name, pad=pad, verify=verify, workers=workers, progress=progress,
+                  rejected=rejected)
+
+
+def write_manifest(manifest: pd.DataFrame, rejected: pd.DataFrame | None, path: str | os.PathLike,
+                   rejected_path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Write a manifest CSV and its rejected CSV (``<stem>.rejected.csv`` unless named).
+
+    Returns
+    -------
+    dict
+        ``{"manifest": path, "rejected": path}``.
+    """
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    manifest.loc[:, list(MANIFEST_COLUMNS)].to_csv(path, index=False)
+    out = {"manifest": path}
+    if rejected is not None:
+        rpath = os.fspath(rejected_path) if rejected_path else os.path.splitext(path)[0] + ".rejected.csv"
+        rejected.loc[:, list(REJECTED_COLUMNS)].to_csv(rpath, index=False)
+        out["rejected"] = rpath
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _decoded(path: str, mtime: float) -> np.ndarray:
+    y = load_audio(path)
+    y.setflags(write=False)
+    return y
+
+
+def load_fragment(path, fragment: int | None = None, pad: bool = False) -> np.ndarray:
+    """One 2-s fragment of a file, as the manifest row names it.
+
+    Parameters
+    ----------
+    path : str, PathLike, or a manifest row (mapping / Series with ``path`` and ``fragment``)
+    fragment : int
+        Window index (offset ``fragment * 32000`` samples after resampling to 16 kHz).
+    pad : bool
+        Zero-pad a last partial window (as in ``build_manifest(pad=True)``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (32000,), float32
+
+    Raises
+    ------
+    AudioError
+        Unreadable file, or no such fragment.
+    """
+    if isinstance(path, Mapping | pd.Series):
+        row = path
+        path, fragment = row["path"], int(row["fragment"] if fragment is None else fragment)
+    path = os.fspath(path)
+    fragment = int(fragment or 0)
+    try:
+        mtime = os.path.getmtime(path)
+    except OSError:
+        raise AudioError(path, "file not found") from None
+    frags = fragments(_decoded(path, mtime), CLIP_SAMPLES, pad=pad)
+    if not 0 <= fragment < len(frags):
+        raise AudioError(path, f"no fragment {fragment} (file has {len(frags)})")
+    return frags[fragment].copy()
+
+
+def summarize(manifest: pd.DataFrame, by=("dataset", "split", "label")) -> pd.DataFrame:
+    """Fragment and file counts per group (for notebook tables)."""
+    g = manifest.groupby(list(by), sort=True)
+    return pd.DataFrame({"fragments": g.size(), "files": g["path"].nunique(),
+                         "hours": g.size() * 2.0 / 3600}).reset_index()

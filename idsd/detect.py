@@ -1,0 +1,710 @@
+"""Score any audio file with a trained detector (``idsd detect``).
+
+What a score means
+------------------
+Every score is **P(real)**: the model's probability that the speech is bona fide (genuine),
+between 0 and 1, higher = more genuine (the ASVspoof direction used throughout the workbook).
+A file is cut into non-overlapping 2-s windows after decoding to 16 kHz mono
+(:func:`idsd.audio.load_audio`, :func:`idsd.audio.fragments` with ``pad=True``: the last partial
+window, or a clip shorter than 2 s, is zero-padded so no audio is dropped). Each window gets a
+score; the file's score is the **mean of its window scores weighted by the seconds of audio in
+each window** (the zero padding of the last window counts for nothing; with whole windows this is
+the plain mean), and the minimum and maximum window scores are reported beside it. The decision is
+``"real"`` when ``score >= threshold`` and ``"fake"`` otherwise, where the threshold is the one
+stored with the model (its development-set EER threshold), or 0.5 when none is stored.
+
+Models and model cards
+----------------------
+A model is a ``.keras`` file (:func:`idsd.train.load_model`, Keras safe mode). Beside it lies a
+small JSON *model card*, ``<run name>.card.json`` (``mel_avg_10.keras`` ->
+``mel_avg_10.card.json``), written by :func:`write_model_card` when the model is trained: feature,
+input mode, feature overrides, pooling, training corpus, development EER and its threshold,
+creation time and idsd version. Without a card the feature must be given (``feature=``), or is
+taken from the run name ``<feature>_<pooling>_<setting>``; the mode defaults to the parent folder
+name when it is a mode (``models/<corpus>/<mode>/...``), else ``array``.
+
+The default model of ``idsd detect`` is the newest ``.keras`` file in
+:func:`default_model_dir` (``<outputs>/models/detect/``), which ``run_all.sh`` trains on the
+embedded corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from idsd import CLIP_SAMPLES, SAMPLE_RATE, __version__
+from idsd.audio import fragments, load_audio
+from idsd.errors import AudioError, IDSDError
+from idsd.paths import OUTPUTS, Outputs, resolve
+from idsd.progress import tqdm
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5
+"""Decision threshold used when the model card stores none (not calibrated)."""
+
+CARD_SUFFIX = ".card.json"
+CARD_FORMAT = "idsd-model-card/1"
+
+SCORE_MEANING = "P(real): probability that the speech is bona fide (0..1, higher = more genuine)"
+AGGREGATION = ("file score = mean of the 2-s window scores weighted by the seconds of audio in each "
+               "window (the zero padding of the last window counts for nothing); min/max over windows")
+
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aif",
+    ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".webm", ".mka", ".mp4", ".m4v",
+})
+"""Extensions taken when a directory is walked (files named explicitly are always tried)."""
+
+RESULT_COLUMNS = ("file", "duration_s", "windows", "score", "score_min", "score_max", "decision",
+                  "threshold", "window_scores")
+ERROR_COLUMNS = ("file", "reason")
+WINDOW_COLUMNS = ("file", "window", "start_s", "audio_s", "padded", "score", "decision")
+
+
+class ModelNotFoundError(IDSDError, FileNotFoundError):
+    """No detector model where one was looked for.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file or folder that was searched.
+    hint : str
+        How to get a model (printed by ``idsd detect``).
+    """
+
+    def __init__(self, path: str | os.PathLike, hint: str = ""):
+        self.path = os.fspath(path)
+        self.hint = hint
+        super().__init__(f"no detector model at {self.path}" + (f"\n{hint}" if hint else ""))
+
+
+class DetectorConfigError(IDSDError, ValueError):
+    """A model that cannot be used as asked: unknown feature, feature/model mismatch, bad card."""
+
+
+# --------------------------------------------------------------------------- model cards
+
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    """Return the model card path of a model: ``x/mel_avg_10.keras`` -> ``x/mel_avg_10.card.json``."""
+    p = Path(model_path)
+    return p.with_name(p.stem + CARD_SUFFIX) if p.suffix else p.with_name(p.name + CARD_SUFFIX)
+
+
+def _finite_or_none(value, name: str) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    if not math.isfinite(v):
+        raise DetectorConfigError(f"model card: {name} must be finite, got {value!r}")
+    return v
+
+
+def write_model_card(model_path: str | os.PathLike, *, feature: str, mode: str = "array",
+                     pooling: str = "avg", train_corpus: str = "unknown",
+                     threshold: float | None = None, dev_eer: float | None = None,
+                     overrides: dict | None = None, input_shape: Sequence[int] | None = None,
+                     run_name: str | None = None, **extra) -> Path:
+    """Write the JSON model card beside a saved model (atomically).
+
+    Parameters
+    ----------
+    model_path : str or PathLike
+        The ``.keras`` file the card describes (it need not exist yet).
+    feature, mode : str
+        The representation and input mode the model was trained on (``idsd.features``).
+    pooling : str
+        ``avg`` or ``max`` (the model's pooling setting).
+    train_corpus : str
+        Name of the training corpus (``dataset`` of its manifest).
+    threshold : float, optional
+        Decision threshold on P(real), normally the EER threshold on the development split
+        (:func:`idsd.metrics.compute_eer`). ``None`` makes ``idsd detect`` fall back to 0.5.
+    dev_eer : float, optional
+        Development-split EER (fraction, 0..1).
+    overrides : dict, optional
+        Feature overrides (``fmin``, ``n_bins`` ...) the model was trained with.
+    input_shape : sequence of int, optional
+        Model input (T, F), recorded for checking.
+    run_name : str, optional
+        Defaults to the model file's stem.
+    **extra
+        Further JSON-serialisable fields (seed, epochs, backend ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The card written.
+    """
+    if not isinstance(feature, str) or not feature:
+        raise DetectorConfigError("model card: feature must be a non-empty string")
+    model_path = Path(model_path)
+    card = {
+        "format": CARD_FORMAT,
+        "model": model_path.name,
+        "run_name": run_name or model_path.stem,
+        "feature": feature,
+        "mode": mode,
+        "overrides": dict(overrides or {}),
+        "pooling": pooling,
+        "input_shape": [int(n) for n in input_shape] if input_shape is not None else None,
+        "train_corpus": train_corpus,
+        "threshold": _finite_or_none(threshold, "threshold"),
+        "threshold_source": "dev EER" if threshold is not None else None,
+        "dev_eer": _finite_or_none(dev_eer, "dev_eer"),
+        "score": SCORE_MEANING,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "idsd_version": __version__,
+        **extra,
+    }
+    out = card_path(model_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    log.debug("model card written: %s", out)
+    return out
+
+
+def read_model_card(model_path: str | os.PathLike) -> dict | None:
+    """Read the model card beside ``model_path``.
+
+    Returns
+    -------
+    dict or None
+        The card, or ``None`` when the model has no card.
+
+    Raises
+    ------
+    DetectorConfigError
+        The card exists but is not a JSON object with a ``feature``.
+    """
+    path = card_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DetectorConfigError(f"{path}: unreadable model card ({exc})") from exc
+    if not isinstance(card, dict) or not isinstance(card.get("feature"), str):
+        raise DetectorConfigError(f"{path}: model card without a 'feature' field")
+    return card
+
+
+# --------------------------------------------------------------------------- model lookup
+
+
+def default_model_dir(outputs: str | os.PathLike | Outputs = OUTPUTS) -> Path:
+    """Folder of the default detect model: ``<outputs>/models/detect/``."""
+    out = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
+    return out.models / "detect"
+
+
+def no_model_hint(outputs: str | os.PathLike | Outputs = OUTPUTS) -> str:
+    """How to get a detector model, for messages (names the default folder)."""
+    out = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
+    lines = [
+        f"The default detect model is looked for in {default_model_dir(out)}/.",
+        "To get one:",
+        "  ./run_all.sh            trains it on the embedded offline corpus (the whole study),",
+        "  ./run_all.sh --quick    a small one, in <outputs>/quick (then pass --outputs outputs/quick),",
+        f"  idsd train -i CORPUS --feature mel --profile cpu --models {default_model_dir(out)}",
+        "                          trains one on your own corpus folder (real/ and fake/) or manifest,",
+        "  or pass any trained model with --model PATH.keras (--feature F if it has no model card).",
+    ]
+    quick = default_model_dir(Outputs(out.base / "quick"))
+    if quick.is_dir() and any(quick.glob("*.keras")):
+        lines.append(f"A quick-mode model exists: use --outputs {out.base / 'quick'} or --model {quick}/...")
+    return "\n".join(lines)
+
+
+def find_model(model: str | os.PathLike | None = None,
+               outputs: str | os.PathLike | Outputs = OUTPUTS) -> Path:
+    """Resolve the model file to use.
+
+    Parameters
+    ----------
+    model : str or PathLike, optional
+        A ``.keras`` file, or a folder holding some (the newest is taken). ``None``: the default
+        folder :func:`default_model_dir`.
+    outputs : str, PathLike or Outputs
+        Outputs directory for the default folder.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ModelNotFoundError
+        Nothing usable there; the message carries :func:`no_model_hint`.
+    """
+    where = default_model_dir(outputs) if model is None else resolve(model)
+    if where.is_file():
+        return where
+    if where.is_dir():
+        candidates = sorted(where.glob("*.keras"), key=lambda p: (p.stat().st_mtime, p.name))
+        if candidates:
+            if len(candidates) > 1:
+                log.info("%d models in %s; using the newest, %s", len(candidates), where,
+                         candidates[-1].name)
+            return candidates[-1]
+    raise ModelNotFoundError(where, no_model_hint(outputs))
+
+
+# --------------------------------------------------------------------------- input files
+
+
+def collect_audio_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand files and folders into the list of files to score.
+
+    Folders are walked recursively (sorted, hidden entries skipped) for files whose extension is
+    in :data:`AUDIO_EXTENSIONS`; files named explicitly are kept whatever their extension (a
+    non-audio one is then reported when decoding fails). Duplicates are dropped.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+    problems : list of (path, reason)
+        Paths that do not exist and folders without audio files.
+    """
+    files, problems, seen = [], [], set()
+
+    def add(p: Path) -> None:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            files.append(p)
+
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / n for n in sorted(names)
+                             if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                problems.append((str(p), "folder without audio files ("
+                                 + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")"))
+            for f in found:
+                add(f)
+        elif p.exists():
+            add(p)
+        else:
+            problems.append((str(p), "file not found"))
+    return files, problems
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class DetectionResult:
+    """Scores of one file.
+
+    Attributes
+    ----------
+    file : str
+    duration_s : float
+        Duration of the decoded audio in seconds.
+    window_scores : numpy.ndarray, shape (n_windows,)
+        P(real) of each 2-s window, in order.
+    window_audio_s : numpy.ndarray, shape (n_windows,)
+        Seconds of audio (not padding) in each window: 2.0 except possibly the last.
+    threshold : float
+        Decision threshold on P(real).
+    """
+
+    file: str
+    duration_s: float
+    window_scores: np.ndarray
+    window_audio_s: np.ndarray
+    threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def n_windows(self) -> int:
+        return int(len(self.window_scores))
+
+    @property
+    def score(self) -> float:
+        """File score: window scores averaged with weights = seconds of audio per window."""
+        return float(np.average(self.window_scores, weights=self.window_audio_s))
+
+    @property
+    def score_min(self) -> float:
+        return float(np.min(self.window_scores))
+
+    @property
+    def score_max(self) -> float:
+        return float(np.max(self.window_scores))
+
+    @property
+    def decision(self) -> str:
+        return decide(self.score, self.threshold)
+
+    def as_row(self) -> dict:
+        """One row of the results table (``RESULT_COLUMNS``)."""
+        return dict(file=self.file, duration_s=float(self.duration_s), windows=self.n_windows,
+                    score=self.score, score_min=self.score_min, score_max=self.score_max,
+                    decision=self.decision, threshold=self.threshold,
+                    window_scores=[float(s) for s in self.window_scores])
+
+    def windows_frame(self) -> pd.DataFrame:
+        """One row per window (``WINDOW_COLUMNS``)."""
+        k = self.n_windows
+        clip_s = CLIP_SAMPLES / SAMPLE_RATE
+        return pd.DataFrame({
+            "file": [self.file] * k,
+            "window": np.arange(k),
+            "start_s": np.arange(k) * clip_s,
+            "audio_s": self.window_audio_s.astype(float),
+            "padded": self.window_audio_s < clip_s - 0.5 / SAMPLE_RATE,
+            "score": self.window_scores.astype(float),
+            "decision": [decide(s, self.threshold) for s in self.window_scores],
+        }, columns=list(WINDOW_COLUMNS))
+
+
+def decide(score: float, threshold: float) -> str:
+    """``"real"`` when ``score >= threshold`` (score = P(real)), else ``"fake"``."""
+    return "real" if score >= threshold else "fake"
+
+
+def windows_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Explode a results table (with its ``window_scores`` lists) into one row per window.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As returned by :func:`detect_files`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``WINDOW_COLUMNS``; ``audio_s`` is recovered from ``duration_s``.
+    """
+    frames = []
+    clip_s = CLIP_SAMPLES / SAMPLE_RATE
+    for row in results.itertuples(index=False):
+        scores = np.asarray(row.window_scores, dtype=float)
+        audio = np.clip(row.duration_s - np.arange(len(scores)) * clip_s, 0.0, clip_s)
+        frames.append(DetectionResult(row.file, row.duration_s, scores, audio,
+                                      row.threshold).windows_frame())
+    if not frames:
+        return pd.DataFrame(columns=list(WINDOW_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+class Detector:
+    """A loaded model with its feature configuration and decision threshold.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Input (T, F), output (n, 1) P(real).
+    feature, mode : str
+        Representation fed to the model (:func:`idsd.features.extract_batch`).
+    overrides : dict, optional
+        Feature overrides (from the model card).
+    threshold : float, optional
+        Decision threshold on P(real); ``None`` -> :data:`DEFAULT_THRESHOLD`.
+    threshold_source : str
+        Where the threshold came from, for reports.
+    batch_size : int
+        Windows per feature-extraction and prediction batch.
+    device : {"cpu", "gpu", "auto"}
+        Feature extraction device (:func:`idsd.features.extract_batch`); the model runs wherever
+        the Keras backend puts it.
+    model_path : Path, optional
+    card : dict, optional
+    """
+
+    def __init__(self, model, feature: str, mode: str = "array", overrides: dict | None = None,
+                 threshold: float | None = None, threshold_source: str | None = None,
+                 batch_size: int = 64, model_path: Path | None = None, card: dict | None = None,
+                 device: str = "cpu"):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.feature = feature
+        self.mode = mode
+        self.overrides = dict(overrides or {})
+        if threshold is None:
+            self.threshold = DEFAULT_THRESHOLD
+            self.threshold_source = threshold_source or "default 0.5 (no threshold stored with the model)"
+        else:
+            self.threshold = float(threshold)
+            self.threshold_source = threshold_source or "given"
+        self.batch_size = int(batch_size)
+        self.device = device
+        self.model_path = model_path
+        self.card = card
+
+    # ---- construction
+    @classmethod
+    def load(cls, model_path: str | os.PathLike, feature: str | None = None, mode: str | None = None,
+             threshold: float | None = None, batch_size: int = 64, device: str = "cpu") -> Detector:
+        """Load a model and resolve its feature, mode and threshold.
+
+        Parameters
+        ----------
+        model_path : str or PathLike
+            A ``.keras`` file or a folder (see :func:`find_model`).
+        feature, mode : str, optional
+            Needed only when the model has no card (they must agree with the card otherwise).
+        threshold : float, optional
+            Overrides the card's development threshold.
+        batch_size : int
+        device : {"cpu", "gpu", "auto"}
+            Feature extraction device.
+
+        Raises
+        ------
+        ModelNotFoundError, DetectorConfigError
+        """
+        from idsd.features import FEATURES, MODES, feature_shape
+        from idsd.train import load_model
+
+        path = find_model(model_path)
+        card = read_model_card(path)
+        if card is not None:
+            if feature is not None and feature != card["feature"]:
+                raise DetectorConfigError(
+                    f"{path.name} was trained on feature {card['feature']!r} (model card "
+                    f"{card_path(path).name}), not {feature!r}: drop --feature")
+            if mode is not None and mode != card.get("mode", "array"):
+                raise DetectorConfigError(
+                    f"{path.name} was trained in mode {card.get('mode', 'array')!r}, not {mode!r}")
+            feature, mode = card["feature"], card.get("mode", "array")
+            overrides = card.get("overrides") or {}
+        else:
+            overrides = {}
+            if feature is None:
+                guess = path.stem.split("_")[0]
+                if guess not in FEATURES:
+                    raise DetectorConfigError(
+                        f"{path}: no model card ({card_path(path).name}) and the feature cannot be "
+                        f"told from the file name: pass --feature (one of {', '.join(FEATURES)})")
+                feature = guess
+            if mode is None:
+                mode = path.parent.name if path.parent.name in MODES else "array"
+            log.warning("%s has no model card (%s): using feature %r, mode %r", path.name,
+                        card_path(path).name, feature, mode)
+        if feature not in FEATURES:
+            raise DetectorConfigError(f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
+        if mode not in MODES:
+            raise DetectorConfigError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+
+        try:
+            model = load_model(path)
+        except Exception as exc:  # noqa: BLE001 - zip, HDF5, safe-mode and Keras errors alike
+            raise DetectorConfigError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})") from exc
+        expected = tuple(int(n) for n in feature_shape(feature, mode, **overrides))
+        got = tuple(model.input_shape[1:])
+        if got != expected:
+            raise DetectorConfigError(
+                f"{path.name} expects input {got} but feature {feature!r} in mode {mode!r} gives "
+                f"{expected}: give the feature the model was trained on")
+
+        if threshold is not None:
+            source = "given explicitly"
+        elif card is not None and card.get("threshold") is not None:
+            threshold = float(card["threshold"])
+            source = card.get("threshold_source") or "dev EER"
+            source = f"{source} threshold stored with the model"
+        else:
+            source = "default 0.5: no threshold stored with the model (not calibrated on a dev set)"
+            log.warning("%s: no decision threshold stored with the model; using 0.5", path.name)
+        return cls(model, feature, mode, overrides, threshold, source, batch_size, path, card, device)
+
+    # ---- scoring
+    def describe(self) -> dict:
+        """Model, feature, threshold and score meaning, for report headers and JSON."""
+        card = self.card or {}
+        return {
+            "model": str(self.model_path) if self.model_path else None,
+            "feature": self.feature,
+            "mode": self.mode,
+            "overrides": self.overrides,
+            "train_corpus": card.get("train_corpus"),
+            "dev_eer": card.get("dev_eer"),
+            "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "score": SCORE_MEANING,
+            "decision": f"real if score >= {self.threshold:.4g}, else fake",
+            "aggregation": AGGREGATION,
+            "window_s": CLIP_SAMPLES / SAMPLE_RATE,
+            "sample_rate": SAMPLE_RATE,
+        }
+
+    def score_windows(self, W: np.ndarray) -> np.ndarray:
+        """Score 2-s windows.
+
+        Parameters
+        ----------
+        W : numpy.ndarray, shape (n, 32000)
+            16 kHz mono windows.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,), float64
+            P(real) per window.
+        """
+        from idsd.features import extract_batch
+        from idsd.train import predict_scores
+
+        W = np.asarray(W, dtype=np.float32)
+        if W.ndim != 2 or W.shape[1] != CLIP_SAMPLES:
+            raise ValueError(f"expected windows of shape (n, {CLIP_SAMPLES}), got {W.shape}")
+        out = np.empty(len(W), dtype=np.float64)
+        for start in range(0, len(W), self.batch_size):
+            X = extract_batch(W[start:start + self.batch_size], self.feature, self.mode,
+                              device=self.device, **self.overrides)
+            s = np.asarray(predict_scores(self.model, X, batch_size=self.batch_size), dtype=np.float64)
+            out[start:start + len(X)] = s.reshape(-1)
+        if not np.all(np.isfinite(out)):
+            raise ValueError("model produced non-finite scores")
+        return out
+
+    def score_signal(self, y: np.ndarray, name: str = "signal") -> DetectionResult:
+        """Score a 16 kHz mono signal of any length (> 0 samples).
+
+        Parameters
+        ----------
+        y : numpy.ndarray, shape (n_samples,)
+        name : str
+            Used as ``file`` in the result.
+        """
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
+        if y.size == 0:
+            raise AudioError(name, "no audio samples")
+        W, audio_s = _windows(y)
+        return DetectionResult(name, len(y) / SAMPLE_RATE, self.score_windows(W), audio_s, self.threshold)
+
+    def detect_files(self, paths: Iterable[str | os.PathLike], progress: bool = False
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Score files and folders; see :func:`detect_files`."""
+        files, problems = collect_audio_files(paths)
+        errors: list[tuple[str, str]] = list(problems)
+        done: list[DetectionResult] = []
+        pending: list[tuple[str, float, np.ndarray, np.ndarray]] = []  # (file, dur, W, audio_s)
+
+        def flush() -> None:
+            if not pending:
+                return
+            try:
+                scores = self.score_windows(np.concatenate([p[2] for p in pending]))
+            except Exception as exc:  # noqa: BLE001 - retried per file to name the culprit
+                log.warning("batch scoring failed (%s); retrying file by file", exc)
+                for name, dur, W, audio_s in pending:
+                    try:
+                        done.append(DetectionResult(name, dur, self.score_windows(W), audio_s,
+                                                    self.threshold))
+                    except Exception as exc1:  # noqa: BLE001 - a bulk operation lists and goes on
+                        errors.append((name, f"scoring failed: {type(exc1).__name__}: {exc1}"))
+                        log.warning("%s: scoring failed: %s", name, exc1)
+            else:
+                i = 0
+                for name, dur, W, audio_s in pending:
+                    done.append(DetectionResult(name, dur, scores[i:i + len(W)], audio_s, self.threshold))
+                    i += len(W)
+            pending.clear()
+
+        n_pending = 0
+        for path in tqdm(files, desc="detect", unit="file", disable=not progress):
+            name = str(path)
+            try:
+                y = load_audio(path)
+            except AudioError as exc:
+                errors.append((name, exc.reason))
+                log.debug("not scored: %s", exc)
+                continue
+            W, audio_s = _windows(y)
+            pending.append((name, len(y) / SAMPLE_RATE, W, audio_s))
+            n_pending += len(W)
+            if n_pending >= self.batch_size:
+                flush()
+                n_pending = 0
+        flush()
+
+        results = pd.DataFrame([r.as_row() for r in done], columns=list(RESULT_COLUMNS))
+        errs = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+        results.attrs.update(self.describe())
+        return results, errs
+
+
+def _windows(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2-s windows of a signal (last one zero-padded) and seconds of audio in each.
+
+    Returns
+    -------
+    W : numpy.ndarray, shape (k, 32000)
+    audio_s : numpy.ndarray, shape (k,)
+    """
+    W = fragments(y, pad=True)
+    n = np.full(len(W), CLIP_SAMPLES, dtype=np.int64)
+    if len(W):
+        n[-1] = len(y) - (len(W) - 1) * CLIP_SAMPLES
+    return W, n / SAMPLE_RATE
+
+
+def detect_files(paths: Iterable[str | os.PathLike], model_path: str | os.PathLike,
+                 feature: str | None = None, threshold: float | None = None, batch_size: int = 64,
+                 *, mode: str | None = None, device: str = "cpu", progress: bool = False
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score audio files and folders with a detector.
+
+    Parameters
+    ----------
+    paths : iterable of str or PathLike
+        Files (any format :func:`idsd.audio.load_audio` reads, any length, rate and channel
+        count) and folders (walked recursively for :data:`AUDIO_EXTENSIONS`).
+    model_path : str or PathLike
+        A ``.keras`` model or a folder of them (see :func:`find_model`).
+    feature : str, optional
+        Feature of a model without a card.
+    threshold : float, optional
+        Decision threshold on P(real); default: the card's development EER threshold, else 0.5.
+    batch_size : int
+        2-s windows per feature/prediction batch (windows of several files share a batch).
+    mode : str, optional
+        Input mode of a model without a card.
+    device : {"cpu", "gpu", "auto"}
+        Feature extraction device.
+    progress : bool
+        Show a progress bar over files.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per scored file, columns ``RESULT_COLUMNS``: ``file``, ``duration_s``,
+        ``windows`` (number of 2-s windows, the last zero-padded when partial), ``score`` (file
+        P(real), see the module docstring), ``score_min``, ``score_max``, ``decision``
+        (``real``/``fake``), ``threshold`` and ``window_scores`` (list of the per-window P(real));
+        ``results.attrs`` describes the model, threshold and score (:meth:`Detector.describe`).
+        :func:`windows_frame` turns it into one row per window.
+    errors : pandas.DataFrame
+        One row per file or folder that could not be scored, columns ``file``, ``reason``.
+
+    Raises
+    ------
+    ModelNotFoundError, DetectorConfigError
+        No usable model (nothing is scored then).
+    """
+    detector = Detector.load(model_path, feature=feature, mode=mode, threshold=threshold,
+                             batch_size=batch_size, device=device)
+    return detector.detect_files(paths, progress=progress)

@@ -1,0 +1,538 @@
+"""Tables (csv / md / tex) and figures (png / pdf), with the paper's published values beside ours.
+
+Every table is written by :func:`write_table` to ``<outputs>/tables/<name>.{csv,md,tex}`` and every
+figure by :func:`save_figure` to ``<outputs>/figures/<name>.{png,pdf}`` (no timestamps or
+software versions in the files, so re-running gives the same bytes).
+
+Where the paper reports the same cell (``idsd.paper_values``, paper.md section 9), the
+``*_beside_paper`` builders put it next to ours, every column carrying its corpus: ``ours
+(mini-for)`` next to ``paper (F2S)``. The corpus our study used for a paper corpus is given by
+``paper_name`` in the study index (:class:`idsd.study.CorpusEntry`); an embedded ``mini-*``
+corpus is a small offline stand-in, so its numbers are a different experiment from the paper's,
+never a reproduction of that cell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from idsd import paper_values as P
+from idsd.paths import Outputs
+
+log = logging.getLogger(__name__)
+
+FLOAT_DIGITS = 4
+"""Decimals of EERs in the md/tex tables (the paper's precision); the CSV keeps full precision."""
+
+
+# =========================================================================== writing
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def to_markdown(df: pd.DataFrame, digits: int = FLOAT_DIGITS, index: bool = True) -> str:
+    """A DataFrame as a GitHub Markdown table (tabulate), floats to ``digits`` decimals, NaN as ``–``."""
+    shown = df.copy()
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [" / ".join(str(c) for c in col) for col in shown.columns]
+    if isinstance(shown.index, pd.MultiIndex):
+        shown.index = [" / ".join(str(c) for c in i) for i in shown.index]
+    shown = shown.astype(object).where(shown.notna(), None)
+    return shown.to_markdown(index=index, floatfmt=f".{digits}f", missingval="–")
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def escape_latex(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(df: pd.DataFrame, caption: str | None = None, digits: int = FLOAT_DIGITS,
+             index: bool = True) -> str:
+    """A DataFrame as a booktabs LaTeX table (pandas Styler), text escaped, NaN as ``--``."""
+    shown = df.copy()
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [" / ".join(str(c) for c in col) for col in shown.columns]
+    sty = shown.style.format(precision=digits, na_rep="--", escape="latex")
+    sty = sty.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    if not index:
+        sty = sty.hide(axis="index")
+    if caption:
+        caption = escape_latex(caption)
+    return sty.to_latex(hrules=True, caption=caption, position_float="centering")
+
+
+def write_table(df: pd.DataFrame, name: str, outputs: Outputs, caption: str | None = None,
+                index: bool = True, digits: int = FLOAT_DIGITS) -> dict[str, Path]:
+    """Write one table as CSV (full precision), Markdown (tabulate) and LaTeX (booktabs).
+
+    Parameters
+    ----------
+    df : DataFrame
+    name : str
+        File stem under ``<outputs>/tables``.
+    outputs : Outputs
+    caption : str, optional
+        Printed above the Markdown table and as the LaTeX caption.
+    index : bool
+        Write the index as the first column.
+    digits : int
+        Decimals in md / tex.
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "md": Path, "tex": Path}``.
+    """
+    base = Path(outputs.tables)
+    paths = {"csv": base / f"{name}.csv", "md": base / f"{name}.md", "tex": base / f"{name}.tex"}
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
+    df.to_csv(tmp, index=index)
+    os.replace(tmp, paths["csv"])
+    md = to_markdown(df, digits, index)
+    _atomic_write(paths["md"], (f"{caption}\n\n" if caption else "") + md + "\n")
+    _atomic_write(paths["tex"], to_latex(df, caption, digits, index))
+    log.info("table %s -> %s", name, base)
+    return paths
+
+
+def save_figure(fig, name: str, outputs: Outputs, dpi: int = 150) -> dict[str, Path]:
+    """Save a matplotlib figure as PNG and PDF with deterministic metadata, then close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    name : str
+        File stem under ``<outputs>/figures``.
+    outputs : Outputs
+    dpi : int
+        PNG resolution.
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": Path}``.
+    """
+    import matplotlib.pyplot as plt
+
+    base = Path(outputs.figures)
+    base.mkdir(parents=True, exist_ok=True)
+    paths = {"png": base / f"{name}.png", "pdf": base / f"{name}.pdf"}
+    fig.savefig(paths["png"], dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths["pdf"], bbox_inches="tight",
+                metadata={"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None})
+    plt.close(fig)
+    log.info("figure %s -> %s", name, base)
+    return paths
+
+
+# =========================================================================== labels
+
+
+def corpus_map(study) -> dict[str, str]:
+    """Our corpus name -> the paper's corpus abbreviation, from the study index (``paper_name``)."""
+    return {c.name: c.paper_name for c in study.corpora if c.paper_name}
+
+
+def ours(name: str) -> str:
+    """Column label of our result on corpus ``name``: ``"ours (mini-for)"``."""
+    return f"ours ({name})"
+
+
+def paper(name: str) -> str:
+    """Column label of the paper's result on corpus ``name``: ``"paper (F2S)"``."""
+    return f"paper ({name})"
+
+
+def corpus_note(mapping: Mapping[str, str], source: str | None = None) -> str:
+    """One Markdown paragraph saying which of our corpora stands for which of the paper's."""
+    pairs = "; ".join(f"`{k}` stands for {P.paper_label(v)}" for k, v in mapping.items())
+    embedded = [k for k in mapping if k.startswith("mini-")]
+    warn = (" The `mini-*` corpora are the workbook's small embedded corpora built offline: their numbers "
+            "are a different experiment from the paper's real corpora, shown side by side for orientation, "
+            "not as a reproduction of those cells.") if embedded else ""
+    src = f" Study data: {source}." if source else ""
+    return f"Corpora: {pairs}.{warn}{src} Paper values: {P.SOURCE}."
+
+
+# =========================================================================== beside the paper
+
+
+def in_domain_beside_paper(table: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
+    """Result 1 with the paper's in-domain EERs (paper.md 9.1) beside ours.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`idsd.evaluate.in_domain_table`: index our training corpora + ``"Total"``,
+        columns features.
+    mapping : dict
+        Our corpus -> paper corpus (:func:`corpus_map`).
+
+    Returns
+    -------
+    DataFrame
+        Index feature (paper order); for every training corpus a column ``ours (<corpus>)``,
+        followed by ``paper (<paper corpus>)`` when the paper has that row; then
+        ``ours (Total: a+b+...)`` and ``paper (Total: F2S+FREC+AS19+WF)``.
+    """
+    pv = P.in_domain_eer()
+    corpora = [c for c in table.index if c != "Total"]
+    feats = list(table.columns)
+    cols = {}
+    for c in corpora:
+        cols[ours(c)] = table.loc[c, feats].astype(float)
+        pn = mapping.get(c)
+        if pn in pv.index:
+            cols[paper(pn)] = pv.loc[pn].reindex(feats)
+    if "Total" in table.index:
+        cols[ours("Total: " + "+".join(corpora))] = table.loc["Total", feats].astype(float)
+        cols[paper("Total: " + "+".join(P.PAPER_TRAIN_CORPORA))] = pv.loc["Total"].reindex(feats)
+    out = pd.DataFrame(cols)
+    out.index.name = "feature"
+    return out
+
+
+def learning_curve_wide(lc: pd.DataFrame) -> pd.DataFrame:
+    """Long learning-curve rows (``subset, n_train, feature, eer``) -> index subset, one EER column
+    per feature plus ``n_train``."""
+    wide = lc.pivot_table(index="subset", columns="feature", values="eer")
+    feats = [f for f in P.FEATURES if f in wide.columns] + sorted(set(wide.columns) - set(P.FEATURES))
+    wide = wide[feats]
+    wide.insert(0, "n_train", lc.groupby("subset")["n_train"].first())
+    wide.columns.name = None
+    return wide
+
+
+def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str | None = None) -> pd.DataFrame:
+    """Result 3 beside the paper's WaveFake learning curve (paper.md 9.2), aligned by fraction.
+
+    Parameters
+    ----------
+    lc : DataFrame
+        :func:`idsd.evaluate.run_learning_curve` output (``subset, n_subsets, n_train, feature,
+        eer``).
+    corpus : str
+        Our learning-curve corpus.
+    paper_name : str, optional
+        Its paper counterpart; the paper's curve is WaveFake (``WF``) whatever it is.
+
+    Returns
+    -------
+    DataFrame
+        Index ``fraction`` of the training split (k / n_subsets); columns
+        ``ours (<corpus>) n_train`` and ``ours (<corpus>) <feature>`` EERs, then
+        ``paper (WF) n_train`` and ``paper (WF) <feature>`` where the paper has a point at that
+        fraction (its 10 tenths).
+    """
+    ow = learning_curve_wide(lc)
+    n_sub = int(lc["n_subsets"].iloc[0]) if "n_subsets" in lc else len(ow)
+    ow.index = np.round(ow.index / n_sub, 6)
+    ow.columns = [f"{ours(corpus)} {c}" for c in ow.columns]
+    pw = learning_curve_wide(P.learning_curve())
+    pw.index = np.round(pw.index / 10, 6)
+    feats = [f for f in pw.columns if f == "n_train" or f"{ours(corpus)} {f}" in ow.columns]
+    pname = P.LEARNING_CURVE_CORPUS
+    pw = pw[feats]
+    pw.columns = [f"{paper(pname)} {c}" for c in pw.columns]
+    out = ow.join(pw, how="left")
+    out.index.name = "fraction"
+    if paper_name and paper_name != pname:
+        log.info("learning-curve corpus %s stands for %s; the paper's curve is on %s", corpus, paper_name, pname)
+    return out
+
+
+def hardware_beside_paper(hw: pd.DataFrame) -> pd.DataFrame:
+    """Result 4 beside the paper's hardware numbers (paper.md 9.3).
+
+    Parameters
+    ----------
+    hw : DataFrame
+        :func:`idsd.evaluate.hardware_table`.
+
+    Returns
+    -------
+    DataFrame
+        Index feature; ``ours storage GB @240k``, ``paper storage GB`` (float32 arrays of 240k
+        WaveFake training samples), ``ours extract ms/clip``, ``paper extract ms/sample``,
+        ``ours train peak RAM GB``, ``paper RAM GB``, ``ours train samples/s``, and the three
+        max-normalised bars of each.
+    """
+    pv = P.hardware()
+    feats = list(hw.index)
+    gb = next((c for c in hw.columns if c.startswith("storage_gb_at_")), None)
+    cols = {}
+
+    def col(name, series):
+        cols[name] = series.reindex(feats) if series is not None else pd.Series(np.nan, index=feats)
+
+    col(f"ours storage GB @{P.HARDWARE_SAMPLES // 1000}k", hw[gb] if gb else None)
+    col("paper storage GB", pv["storage_gb"])
+    col("ours extract ms/clip", hw.get("extract_ms"))
+    col("paper extract ms/sample", pv["extract_ms"])
+    col("ours train peak RAM GB", hw.get("train_peak_ram_gb"))
+    col("paper RAM GB", pv["ram_gb"])
+    col("ours train samples/s", hw.get("train_samples_per_s"))
+    for k in ("storage_norm", "ram_norm", "time_norm"):
+        col(f"ours {k}", hw.get(k))
+        col(f"paper {k}", pv[k])
+    out = pd.DataFrame(cols)
+    out.index.name = "feature"
+    return out
+
+
+# =========================================================================== results.md
+
+
+def results_markdown(sections: Sequence[tuple[str, str, pd.DataFrame | None]], title: str,
+                     preamble: str = "") -> str:
+    """Assemble the README's results page.
+
+    Parameters
+    ----------
+    sections : sequence of (heading, text, table)
+        ``table`` may be None (text only); tables are rendered by :func:`to_markdown`.
+    title : str
+    preamble : str
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    parts = [f"# {title}", ""]
+    if preamble:
+        parts += [preamble, ""]
+    for heading, text, table in sections:
+        parts += [f"## {heading}", ""]
+        if text:
+            parts += [text, ""]
+        if table is not None:
+            if len(table):
+                parts += [to_markdown(table), ""]
+            else:
+                parts += ["_(no results: the inputs of this table were not produced in this run)_", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_results_markdown(text: str, outputs: Outputs, name: str = "results") -> Path:
+    """Write ``<outputs>/tables/<name>.md``."""
+    return _atomic_write(Path(outputs.tables) / f"{name}.md", text)
+
+
+# =========================================================================== notebook-level writers
+
+
+def _study_corpus_note(study) -> str:
+    mapping = corpus_map(study)
+    return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
+
+
+def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 1: ``in_domain_eer`` (ours), ``in_domain_eer_vs_paper`` and the heatmap figure.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`idsd.evaluate.collect_scores`, one mode and pooling.
+    study : idsd.study.Study
+    outputs : Outputs
+
+    Returns
+    -------
+    (tables, files)
+    """
+    from idsd import evaluate, plots
+
+    corpora = [c for c in study.train_corpora if (scores["train_corpus"] == c).any()]
+    t1 = evaluate.in_domain_table(scores, corpora)
+    beside = in_domain_beside_paper(t1, corpus_map(study))
+    files = list(write_table(t1, "in_domain_eer", outputs, "In-domain EER (ours; Total = EER of the pooled "
+                                                          "eval scores)").values())
+    files += write_table(beside, "in_domain_eer_vs_paper", outputs,
+                         "In-domain EER, ours beside the paper's. " + _study_corpus_note(study)).values()
+    fig = plots.in_domain_heatmaps(t1, f"ours ({', '.join(corpora)})")
+    files += save_figure(fig, "in_domain_eer", outputs).values()
+    return {"in_domain_eer": t1, "in_domain_eer_vs_paper": beside}, files
+
+
+def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 2: ``cross_dataset_{pairs,by_feature,by_eval_corpus,feature_x_eval}`` + heatmap.
+
+    The paper gives no cross-dataset numbers (only its code), so there is no paper column.
+    """
+    from idsd import evaluate, plots
+
+    x = evaluate.cross_dataset_tables(scores)
+    files: list[Path] = []
+    captions = {
+        "pairs": "Cross-dataset EER of every (training corpus, other evaluation corpus) pair",
+        "by_feature": "Cross-dataset EER pooled over all pairs, per feature (upstream compute_eer_complete)",
+        "by_eval_corpus": "Cross-dataset EER pooled over training corpora and features, per evaluation "
+                          "corpus (upstream compute_eer_dataset)",
+        "feature_x_eval": "Cross-dataset EER pooled over training corpora, per feature and evaluation corpus",
+    }
+    tables = {}
+    for k, cap in captions.items():
+        name = f"cross_dataset_{k}"
+        files += write_table(x[k], name, outputs, cap + ". The paper publishes no cross-dataset numbers.",
+                             index=k != "pairs").values()
+        tables[name] = x[k]
+    if len(x["feature_x_eval"]):
+        fig = plots.eer_heatmap(x["feature_x_eval"], "Cross-dataset EER (ours; rows: feature, columns: "
+                                                     "evaluation corpus, pooled over training corpora)")
+        files += save_figure(fig, "cross_dataset_eer", outputs).values()
+    return tables, files
+
+
+def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str | None = None,
+                     ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 5: ``robustness_eer`` (feature x modification) + heatmap. No paper values exist."""
+    from idsd import evaluate, plots
+
+    t = evaluate.robustness_table(scores, train_corpus)
+    files: list[Path] = []
+    if len(t):
+        cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus or 'each corpus'}; "
+               "clean = unmodified eval split). It is unknown whether the paper reports this study "
+               "(paper.md section 8).")
+        files += write_table(t, "robustness_eer", outputs, cap).values()
+        fig = plots.eer_heatmap(t, f"Robustness: EER per modification (ours, trained on {train_corpus or 'all'})")
+        files += save_figure(fig, "robustness_eer", outputs).values()
+    return {"robustness_eer": t}, files
+
+
+def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, outputs: Outputs,
+                         ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 3: ``learning_curve_eer``, ``learning_curve_vs_paper`` + figure beside the paper's."""
+    from idsd import plots
+
+    wide = learning_curve_wide(lc)
+    beside = learning_curve_beside_paper(lc, corpus, paper_name)
+    stands = f" ({corpus} stands for {P.paper_label(paper_name)})" if paper_name else ""
+    files = list(write_table(wide, "learning_curve_eer", outputs,
+                             f"EER vs training-set size on {corpus} (ours){stands}").values())
+    files += write_table(beside, "learning_curve_vs_paper", outputs,
+                         f"Learning curve, ours on {corpus} beside the paper's on "
+                         f"{P.paper_label(P.LEARNING_CURVE_CORPUS)}, aligned by the fraction of the training "
+                         "split").values()
+    files += save_figure(plots.learning_curve_plot(lc, corpus), "learning_curve", outputs).values()
+    return {"learning_curve_eer": wide, "learning_curve_vs_paper": beside}, files
+
+
+def write_hardware(outputs: Outputs, mode: str = "array") -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 4: ``hardware``, ``hardware_vs_paper`` + the normalised bars beside the paper's."""
+    from idsd import evaluate, plots
+
+    hw = evaluate.hardware_table(outputs, mode)
+    files: list[Path] = []
+    tables = {"hardware": hw}
+    if len(hw):
+        files += write_table(hw, "hardware", outputs, "Hardware and speed per feature (ours, this machine)").values()
+        beside = hardware_beside_paper(hw)
+        tables["hardware_vs_paper"] = beside
+        files += write_table(beside, "hardware_vs_paper", outputs,
+                             "Hardware and speed, ours beside the paper's (paper storage: GB of float32 "
+                             "arrays of ~240k WaveFake training samples; RAM: peak GB while training [INF]; "
+                             "extraction time per 2-s sample)").values()
+    files += save_figure(plots.hardware_bars(hw if len(hw) else None), "hardware_requirements", outputs).values()
+    return tables, files
+
+
+def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | None = None,
+                  ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """All five results, ours beside the paper's, and ``<outputs>/tables/results.md``.
+
+    Reads the score files (:func:`idsd.evaluate.collect_scores`), the learning-curve table
+    (``<outputs>/metrics/learning_curve.csv``), the hardware inputs; a result whose inputs are
+    missing gets a "not produced" line in ``results.md`` instead of a table.
+
+    Returns
+    -------
+    (tables, files)
+    """
+    from idsd import evaluate
+
+    all_scores = evaluate.collect_scores(outputs)
+    pooling = evaluate.choose_pooling(pooling, all_scores["pooling"].unique() if len(all_scores) else [])
+    scores = evaluate.select(all_scores, mode=mode, pooling=pooling)
+    tables: dict[str, pd.DataFrame] = {}
+    files: list[Path] = []
+    sections: list[tuple[str, str, pd.DataFrame | None]] = []
+    note = _study_corpus_note(study)
+
+    main = scores[scores["eval_corpus"] != evaluate.MODIFIED]
+    if len(main):
+        t, f = write_in_domain(main, study, outputs)
+        tables.update(t)
+        files += f
+        sections.append(("1. In-domain EER per representation and training corpus",
+                         "Trained and evaluated on the same corpus (its eval split). \"Total\" is the EER of "
+                         "the pooled scores, not the mean of the rows (paper.md 9.1). " + note,
+                         t["in_domain_eer_vs_paper"]))
+        t, f = write_cross_dataset(main, outputs)
+        tables.update(t)
+        files += f
+        sections.append(("2. Cross-dataset EER",
+                         "Every training corpus on every other corpus's eval split, pooled per representation "
+                         "(over all pairs). The paper publishes no numbers for this (only its code).",
+                         t["cross_dataset_by_feature"]))
+        sections.append(("2b. Cross-dataset EER per evaluation corpus", "Pooled over training corpora and "
+                         "representations.", t["cross_dataset_by_eval_corpus"]))
+    else:
+        sections += [("1. In-domain EER", "", pd.DataFrame()), ("2. Cross-dataset EER", "", pd.DataFrame())]
+
+    lc_path = outputs.metrics / "learning_curve.csv"
+    if lc_path.is_file():
+        lc = pd.read_csv(lc_path)
+        corpus = str(lc["corpus"].iloc[0]) if len(lc) else (study.learning_curve_corpus or "")
+        try:
+            pname = study.corpus(corpus).paper_name
+        except KeyError:
+            pname = ""
+        t, f = write_learning_curve(lc, corpus, pname, outputs)
+        tables.update(t)
+        files += f
+        sections.append(("3. Learning curve", f"EER vs training-set size, cumulative class-stratified subsets of "
+                         f"the {corpus} training split, beside the paper's WaveFake curve (paper.md 9.2).",
+                         t["learning_curve_vs_paper"]))
+    else:
+        sections.append(("3. Learning curve", "Run notebook 06 to produce it.", pd.DataFrame()))
+
+    t, f = write_hardware(outputs, mode)
+    tables.update(t)
+    files += f
+    sections.append(("4. Hardware requirements and speed", "Storage = float32 size of one clip's features "
+                     f"projected to {P.HARDWARE_SAMPLES:,} clips (the paper's WaveFake training set); extraction "
+                     "time per 2-s clip on this machine; peak RAM while training (paper.md 9.3).",
+                     t.get("hardware_vs_paper", pd.DataFrame())))
+
+    t, f = write_robustness(scores, outputs, study.modified_base)
+    tables.update(t)
+    files += f
+    sections.append(("5. Robustness to modified speech", "EER per representation per modification of the "
+                     f"{study.modified_base or ''} eval split. No paper values (paper.md section 8).",
+                     t["robustness_eer"]))
+
+    title = f"Results ({study.source} corpora, input mode {mode}, pooling {pooling})"
+    pre = ("Our numbers are computed by the notebooks from the score files under `outputs/scores/`; the "
+           "paper's are its published values. Every column names its corpus: `ours (mini-for)` is this "
+           "workbook's embedded stand-in, `paper (F2S)` is the paper's FoR for-2seconds result.")
+    files.append(write_results_markdown(results_markdown(sections, title, pre), outputs))
+    return tables, files

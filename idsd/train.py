@@ -1,0 +1,622 @@
+"""Training protocol of the paper, with capped profiles for CPU runs, and run records.
+
+Paper protocol (``spectrogram-generator/train_generator.py``): Adam (lr 1e-3), binary
+cross-entropy, balanced class weights (``sklearn.utils.class_weight.compute_class_weight``),
+batch 128 for arrays / 32 for images, up to 500 epochs, ``EarlyStopping(monitor="loss",
+patience=5)`` on the *training* loss, ``ReduceLROnPlateau(monitor="val_loss", factor=0.8,
+patience=5)``, the dev split as validation data, and the final-epoch weights kept (no
+``restore_best_weights``).
+
+Profiles (:data:`PROFILES`):
+
+``paper``
+    the protocol above (500 epochs).
+``cpu``
+    the same protocol capped at :data:`CPU_EPOCHS` epochs, sized so that notebook 03's default
+    grid (7 features x 4 embedded training corpora of ~1,800 training fragments each) trains in
+    about 15 minutes on a 2-core CPU with TensorFlow (measured throughputs in
+    ``docs/benchmarks.md``, "Training").
+``quick``
+    2 epochs, for smoke runs and CI.
+
+Data are fed batch by batch from the feature cache's memory map (``X`` (n, T, F) float16, ``y``
+(n,) int8, 1 = real) through a :class:`keras.utils.PyDataset` that slices one batch and converts
+it to float32, so no per-sample Python generator runs and the whole set is never copied; it works
+on every Keras backend. Each run writes ``<name>.keras``, ``<name>.history.csv`` and
+``<name>.run.json`` side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import resource
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from idsd.errors import IDSDError
+from idsd.model import build_model, pooling_settings, run_name
+
+log = logging.getLogger(__name__)
+
+CPU_EPOCHS = 8
+"""Epoch cap of the ``cpu`` profile (see the module docstring and docs/benchmarks.md)."""
+
+PROFILES: dict[str, dict] = {
+    "paper": {"epochs": 500},
+    "cpu": {"epochs": CPU_EPOCHS},
+    "quick": {"epochs": 2},
+}
+"""Profile name -> defaults that differ between profiles (everything else is the paper protocol)."""
+
+BATCH_SIZES = {"array": 128, "db": 128, "image": 32}
+"""Upstream batch sizes per input mode (Pipeline B arrays: 128; Pipeline A images: 32)."""
+
+
+class TrainingError(IDSDError, ValueError):
+    """Training input that would give a wrong or meaningless model, or a diverged run."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run.
+
+    Attributes
+    ----------
+    profile : {"paper", "cpu", "quick"}
+        Which epoch budget (:data:`PROFILES`); the rest of the protocol is the paper's.
+    epochs : int, optional
+        Maximum number of epochs; None = the profile's.
+    batch_size : int, optional
+        None = 128 for ``array``/``db`` inputs, 32 for ``image`` (upstream).
+    feature, mode : str, optional
+        The feature and input mode the run is for; None = taken from the data's ``config``. When
+        both are known they must agree (a mismatch raises :class:`TrainingError`).
+    pooling, pool_size, strides
+        Passed to :func:`idsd.model.build_model`.
+    learning_rate : float
+        Adam learning rate (paper: 1e-3).
+    class_weight : bool
+        Balanced class weights (``compute_class_weight("balanced")``), applied as sample weights.
+    early_stopping_patience, reduce_lr_factor, reduce_lr_patience
+        The paper's callbacks.
+    seed : int
+        Seeds Python, NumPy, the backend and the batch shuffling.
+    deterministic : bool
+        TensorFlow op determinism (slower).
+    bf16 : bool
+        ``mixed_bfloat16`` policy (for GPUs; the output layer stays float32).
+    jit_compile : bool or "auto", optional
+        Passed to ``Model.compile``; None = :func:`default_jit_compile` (XLA off for TensorFlow on
+        CPU, where it measured slower to compile and to run this model, else Keras' ``"auto"``).
+    verbose : int
+        Keras ``fit`` verbosity: 2 = one line per epoch (headless default), 1 = progress bar.
+    """
+
+    profile: str = "paper"
+    epochs: int | None = None
+    batch_size: int | None = None
+    feature: str | None = None
+    mode: str | None = None
+    pooling: str = "avg"
+    pool_size: int | None = None
+    strides: int | None = None
+    learning_rate: float = 1e-3
+    class_weight: bool = True
+    early_stopping_patience: int = 5
+    reduce_lr_factor: float = 0.8
+    reduce_lr_patience: int = 5
+    seed: int = 0
+    deterministic: bool = False
+    bf16: bool = False
+    jit_compile: bool | str | None = None
+    verbose: int = 2
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
+        pooling_settings(self.pooling, self.pool_size, self.strides)  # validates
+        if self.epochs is not None and int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+    @classmethod
+    def from_profile(cls, profile: str = "paper", **overrides) -> TrainConfig:
+        """A config for ``profile``; keyword arguments override single fields (None values ignored)."""
+        return cls(profile=profile, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def max_epochs(self) -> int:
+        """Epoch cap: ``epochs`` or the profile's."""
+        return int(self.epochs if self.epochs is not None else PROFILES[self.profile]["epochs"])
+
+    def resolved_batch_size(self, mode: str | None = None) -> int:
+        """Batch size for input ``mode`` (the config's own mode first)."""
+        if self.batch_size:
+            return int(self.batch_size)
+        return BATCH_SIZES.get(self.mode or mode or "array", 128)
+
+    def name(self, feature: str | None = None) -> str:
+        """Upstream run name ``<feature>_<pooling>_<pool size>``."""
+        return run_name(self.feature or feature or "model", self.pooling, self.pool_size)
+
+
+def default_jit_compile() -> bool | str:
+    """``False`` for TensorFlow without a GPU (XLA measured slower there), else ``"auto"``."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return False
+    return "auto"
+
+
+def compile_model(model, learning_rate: float = 1e-3, jit_compile: bool | str | None = None):
+    """Compile ``model`` with the paper's optimizer and loss (Adam, BCE, accuracy); returns it."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=False),
+                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                  jit_compile=default_jit_compile() if jit_compile is None else jit_compile)
+    return model
+
+
+# ----------------------------------------------------------------------------------------- data
+def as_arrays(data, role: str = "train"):
+    """Return ``(X, y, info)`` from a FeatureSet, an ``(X, y)`` pair or a mapping.
+
+    Parameters
+    ----------
+    data : FeatureSet or tuple or dict
+        Anything with ``X`` (n, T, F) and ``y`` (n,) attributes or keys, or a pair ``(X, y)``.
+        ``X`` may be a float16 memory map; it is not copied.
+    role : str
+        Used in error messages ("train", "dev", "eval").
+
+    Returns
+    -------
+    X : array-like, shape (n, T, F)
+    y : np.ndarray, shape (n,), int8 (1 = real) or None when absent
+    info : dict
+        ``feature``, ``mode``, ``shape`` and ``key`` of the data's feature config when known.
+    """
+    if data is None:
+        raise TrainingError(f"{role} data is missing")
+    if isinstance(data, (str, os.PathLike)):
+        raise TrainingError(f"{role} data {os.fspath(data)!r} is a path: load it with "
+                            "idsd.cache.load_feature_set first")
+    if isinstance(data, dict):
+        X, y, cfg = data.get("X"), data.get("y"), data.get("config")
+    elif isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise TrainingError(f"{role} data must be a pair (X, y), got {len(data)} items")
+        (X, y), cfg = data, None
+    elif hasattr(data, "X"):
+        X, y, cfg = data.X, getattr(data, "y", None), getattr(data, "config", None)
+    else:
+        X, y, cfg = data, None, None
+    if X is None:
+        raise TrainingError(f"{role} data has no features X")
+    if getattr(X, "ndim", None) != 3:
+        raise TrainingError(f"{role} features must have shape (n, T, F), got {getattr(X, 'shape', type(X))}")
+    if y is not None:
+        y = np.asarray(y).reshape(-1)
+        if len(y) != len(X):
+            raise TrainingError(f"{role} data: {len(X)} feature rows but {len(y)} labels")
+        bad = ~np.isin(y, (0, 1))
+        if bad.any():
+            raise TrainingError(f"{role} labels must be 0 (fake) or 1 (real); found {np.unique(y[bad])[:5]}")
+        y = y.astype(np.int8)
+    info = {}
+    if cfg is not None:
+        for attr in ("feature", "mode"):
+            if getattr(cfg, attr, None) is not None:
+                info[attr] = getattr(cfg, attr)
+        try:
+            shape = getattr(cfg, "shape", None)
+            if shape is not None:
+                info["shape"] = tuple(int(s) for s in shape)
+        except Exception:  # a config whose shape needs unavailable extras
+            pass
+        overrides = getattr(cfg, "overrides", None)
+        if overrides:
+            info["overrides"] = dict(overrides)
+        key = getattr(cfg, "key", None)
+        if callable(key):
+            try:
+                info["key"] = key()
+            except Exception:
+                pass
+    if "shape" in info and tuple(info["shape"]) != tuple(X.shape[1:]):
+        raise TrainingError(f"{role} features have shape {tuple(X.shape[1:])} but their config "
+                            f"({info.get('feature')}, {info.get('mode')}) says {info['shape']}")
+    return X, y, info
+
+
+def check_finite(X, role: str = "train", chunk: int = 512) -> None:
+    """Raise :class:`TrainingError` when features contain NaN or inf (e.g. float16 overflow)."""
+    for start in range(0, len(X), chunk):
+        block = np.asarray(X[start:start + chunk])
+        if not np.isfinite(block).all():
+            n_bad = int((~np.isfinite(block)).reshape(len(block), -1).any(axis=1).sum())
+            raise TrainingError(
+                f"{role} features contain NaN/inf (first bad block at row {start}, {n_bad} rows in it): "
+                "the values overflow float16 or the extraction failed; rebuild the feature cache")
+
+
+def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
+    """``{0: w_fake, 1: w_real}`` from ``sklearn.utils.class_weight.compute_class_weight('balanced')``."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = np.array([0, 1])
+    w = compute_class_weight("balanced", classes=classes, y=np.asarray(y))
+    return {int(c): float(v) for c, v in zip(classes, w)}
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of a (possibly memory-mapped) feature array, converted to float32 per batch.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, T, F)
+        Features (float16 memmap or array); one batch is read at a time.
+    y : np.ndarray, shape (n,), optional
+        Labels; None yields inputs only (prediction).
+    batch_size : int
+    shuffle : bool
+        Reshuffle the order every epoch (rows inside a batch are read in file order).
+    seed : int
+        Seed of the shuffling.
+    class_weight : dict, optional
+        ``{class: weight}``; yields ``(x, y, sample_weight)`` batches.
+    """
+
+    def __init__(self, X, y=None, batch_size: int = 128, shuffle: bool = False, seed: int = 0,
+                 class_weight: dict | None = None):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.X, self.y = X, y
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(X))
+        self.weights = None
+        if class_weight is not None and y is not None:
+            self.weights = np.array([class_weight[0], class_weight[1]], dtype=np.float32)
+        if shuffle:
+            self.rng.shuffle(self.order)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.shuffle:
+            idx = np.sort(idx)  # sequential reads from the memory map; order within a batch is irrelevant
+            x = np.asarray(self.X[idx], dtype=np.float32)
+        else:
+            x = np.asarray(self.X[idx[0]:idx[-1] + 1], dtype=np.float32)
+        if self.y is None:
+            return (x,)
+        yb = self.y[idx].astype(np.float32).reshape(-1, 1)
+        if self.weights is not None:
+            return x, yb, self.weights[self.y[idx].astype(np.intp)]
+        return x, yb
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+# ------------------------------------------------------------------------------------- callbacks
+def _rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except Exception:
+        return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process since it started (MiB; Linux ru_maxrss is KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _make_monitor():
+    class RunMonitor(keras.callbacks.Callback):
+        """Per-epoch training time (validation excluded), learning rate and RSS samples."""
+
+        def __init__(self):
+            super().__init__()
+            self.epoch_train_s, self.epoch_total_s, self.lrs = [], [], []
+            self.peak_rss = _rss_mb()
+            self._t0 = self._t_train_end = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+            self._t_train_end = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._t_train_end = time.perf_counter()
+            if batch % 10 == 0:
+                self.peak_rss = max(self.peak_rss, _rss_mb())
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.epoch_total_s.append(now - self._t0)
+            self.epoch_train_s.append((self._t_train_end or now) - self._t0)
+            self.peak_rss = max(self.peak_rss, _rss_mb())
+            try:
+                self.lrs.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            except Exception:
+                self.lrs.append(float("nan"))
+
+    return RunMonitor()
+
+
+# ----------------------------------------------------------------------------------------- train
+def _resolve_out(out_path, name: str) -> Path:
+    p = Path(out_path)
+    if p.suffix == ".keras":
+        return p
+    return p / f"{name}.keras"
+
+
+def sidecars(model_path: str | os.PathLike) -> dict[str, Path]:
+    """``{"model", "history", "record"}`` paths of a run saved at ``model_path`` (``<name>.keras``)."""
+    p = Path(model_path)
+    stem = p.name[: -len(".keras")] if p.name.endswith(".keras") else p.name
+    return {"model": p.with_name(f"{stem}.keras"), "history": p.with_name(f"{stem}.history.csv"),
+            "record": p.with_name(f"{stem}.run.json")}
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def train_model(train, dev, config: TrainConfig | None = None, out_path: str | os.PathLike | None = None,
+                extra_record: dict | None = None) -> dict:
+    """Train the three-tower TCN on ``train``, monitoring ``dev``, and save the run.
+
+    Parameters
+    ----------
+    train : FeatureSet or (X, y)
+        Training features ``X`` (n, T, F) (float16 memmap is fine) and labels ``y`` (n,) int8,
+        1 = real, 0 = fake. Must hold both classes.
+    dev : FeatureSet or (X, y) or None
+        Validation data (the paper's monitoring split). None or empty: no validation;
+        ReduceLROnPlateau then watches the training loss (logged as a warning).
+    config : TrainConfig, optional
+        Defaults to ``TrainConfig()`` (the paper profile).
+    out_path : str or Path, optional
+        ``<dir>/<name>.keras`` or a directory (the name is then :meth:`TrainConfig.name`). The
+        history CSV and the run record JSON are written next to it. None: nothing is saved.
+    extra_record : dict, optional
+        Merged into the run record (e.g. ``{"train_corpus": ...}``).
+
+    Returns
+    -------
+    dict
+        The run record (also written to ``<name>.run.json``); ``record["model"]`` is the trained
+        ``keras.Model`` (not serialised).
+
+    Raises
+    ------
+    TrainingError
+        Empty or one-class training data, labels not in {0, 1}, NaN/inf features, a train/dev
+        shape or feature/mode mismatch, or a loss that became NaN (nothing is saved then).
+    """
+    from idsd.repro import environment_info, set_seeds
+
+    config = config or TrainConfig()
+    Xtr, ytr, tr_info = as_arrays(train, "train")
+    if ytr is None:
+        raise TrainingError("training data has no labels y")
+    if len(Xtr) == 0:
+        raise TrainingError("the training set is empty (0 fragments): check the manifest's 'train' split "
+                            "and the rejected-files list of the feature cache")
+    counts = np.bincount(ytr, minlength=2)
+    if (counts == 0).any():
+        present = "real" if counts[1] else "fake"
+        raise TrainingError(f"the training set has only one class ({int(counts.max())} {present} fragments, "
+                            "0 of the other): a detector cannot be trained on it")
+    # feature / mode consistency between config, train and dev
+    for attr in ("feature", "mode"):
+        want, have = getattr(config, attr), tr_info.get(attr)
+        if want is not None and have is not None and want != have:
+            raise TrainingError(f"config asks for {attr} {want!r} but the training data is {attr} {have!r}")
+    feature = config.feature or tr_info.get("feature")
+    mode = config.mode or tr_info.get("mode") or "array"
+    config = replace(config, feature=feature, mode=mode)
+    Xdv = ydv = None
+    if dev is not None:
+        Xdv, ydv, dv_info = as_arrays(dev, "dev")
+        for attr in ("feature", "mode"):
+            if tr_info.get(attr) and dv_info.get(attr) and tr_info[attr] != dv_info[attr]:
+                raise TrainingError(f"train is {attr} {tr_info[attr]!r} but dev is {attr} {dv_info[attr]!r}")
+        if tuple(Xdv.shape[1:]) != tuple(Xtr.shape[1:]):
+            raise TrainingError(f"train features {tuple(Xtr.shape[1:])} and dev features "
+                                f"{tuple(Xdv.shape[1:])} differ in shape")
+        if ydv is None:
+            raise TrainingError("dev data has no labels y")
+        if len(Xdv) == 0:
+            Xdv = ydv = None
+    if Xdv is None:
+        log.warning("no dev data: ReduceLROnPlateau watches the training loss instead of val_loss")
+    check_finite(Xtr, "train")
+    if Xdv is not None:
+        check_finite(Xdv, "dev")
+
+    out_name = Path(out_path).name if out_path is not None else ""
+    name = out_name[: -len(".keras")] if out_name.endswith(".keras") else config.name(feature)
+    seeds = set_seeds(config.seed, config.deterministic)
+    batch = config.resolved_batch_size(mode)
+    cw = balanced_class_weights(ytr) if config.class_weight else None
+
+    prev_policy = keras.config.dtype_policy()
+    try:
+        if config.bf16:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        model = build_model(tuple(Xtr.shape[1:]), config.pooling, config.pool_size, config.strides,
+                            name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    finally:
+        keras.config.set_dtype_policy(prev_policy)
+    compile_model(model, config.learning_rate, config.jit_compile)
+
+    train_ds = ArrayBatches(Xtr, ytr, batch, shuffle=True, seed=config.seed, class_weight=cw)
+    dev_ds = ArrayBatches(Xdv, ydv, batch) if Xdv is not None else None
+    monitor = _make_monitor()
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="loss", patience=config.early_stopping_patience),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss" if dev_ds is not None else "loss",
+                                          factor=config.reduce_lr_factor, patience=config.reduce_lr_patience),
+        keras.callbacks.TerminateOnNaN(),
+        monitor,
+    ]
+    env = environment_info()
+    log.info("training %s: %d train (%d real, %d fake), %s dev, input %s, batch %d, <= %d epochs, %s on %s",
+             name, len(Xtr), counts[1], counts[0], len(Xdv) if Xdv is not None else 0, tuple(Xtr.shape[1:]),
+             batch, config.max_epochs, env["backend"], env["device_name"] if env["device"] != "cpu" else "cpu")
+    t0 = time.perf_counter()
+    hist = model.fit(train_ds, validation_data=dev_ds, epochs=config.max_epochs, callbacks=callbacks,
+                     verbose=config.verbose)
+    wall = time.perf_counter() - t0
+
+    history = pd.DataFrame(hist.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    if monitor.lrs and len(monitor.lrs) == len(history):
+        history["lr_end"] = monitor.lrs
+    if len(monitor.epoch_train_s) == len(history):
+        history["train_s"] = monitor.epoch_train_s
+        history["epoch_s"] = monitor.epoch_total_s
+
+    paths = sidecars(_resolve_out(out_path, name)) if out_path is not None else None
+    if paths is not None:
+        paths["model"].parent.mkdir(parents=True, exist_ok=True)
+        history.to_csv(paths["history"], index=False)
+    losses = np.asarray(hist.history.get("loss", []), dtype=float)
+    if losses.size == 0 or not np.isfinite(losses).all() or (
+            "val_loss" in hist.history and not np.isfinite(hist.history["val_loss"]).all()):
+        raise TrainingError(f"{name}: the loss became NaN/inf at epoch {len(losses)}; no model saved "
+                            "(check the features' scale, or lower the learning rate)")
+
+    epochs_run = len(history)
+    steady = monitor.epoch_train_s[1:] or monitor.epoch_train_s
+    record = {
+        "name": name,
+        "feature": feature,
+        "mode": mode,
+        "input_shape": list(Xtr.shape[1:]),
+        "feature_key": tr_info.get("key"),
+        "overrides": tr_info.get("overrides", {}),
+        "config": asdict(config),
+        "batch_size": batch,
+        "max_epochs": config.max_epochs,
+        "epochs": epochs_run,
+        "stopped_early": epochs_run < config.max_epochs,
+        "n_train": int(len(Xtr)),
+        "n_train_real": int(counts[1]),
+        "n_train_fake": int(counts[0]),
+        "n_dev": int(len(Xdv)) if Xdv is not None else 0,
+        "class_weight": cw,
+        "params": int(model.count_params()),
+        "jit_compile": str(model.jit_compile),
+        **seeds,
+        **env,
+        "wall_s": round(wall, 3),
+        "samples_per_s": round(len(Xtr) * epochs_run / wall, 2) if wall > 0 else None,
+        "train_samples_per_s": round(len(Xtr) / float(np.median(steady)), 2) if steady else None,
+        "peak_rss_mb": round(max(monitor.peak_rss, _rss_mb()), 1),
+        "process_peak_rss_mb": round(_peak_rss_mb(), 1),
+        "final": {k: float(v[-1]) for k, v in hist.history.items()},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(extra_record or {}),
+    }
+    if paths is not None:
+        model.save(paths["model"])
+        record["paths"] = {k: str(v) for k, v in paths.items()}
+        paths["record"].write_text(json.dumps(record, indent=2, default=_json_default))
+        log.info("saved %s (%d epochs, %.1f s, %.0f samples/s)", paths["model"], epochs_run, wall,
+                 record["samples_per_s"] or 0)
+    record["model"] = model
+    record["history"] = history
+    return record
+
+
+# ------------------------------------------------------------------------------------ inference
+def load_model(path: str | os.PathLike):
+    """Load a saved detector without its optimizer (any backend's file, Keras safe mode).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.keras`` file.
+
+    Returns
+    -------
+    keras.Model
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such model file")
+    return keras.saving.load_model(p, compile=False, safe_mode=True)
+
+
+def read_record(model_path: str | os.PathLike) -> dict | None:
+    """The run record (``<name>.run.json``) saved next to a model, or None."""
+    rec = sidecars(model_path)["record"]
+    return json.loads(rec.read_text()) if rec.is_file() else None
+
+
+def check_input(model, X, what: str = "features") -> None:
+    """Raise :class:`TrainingError` when ``X`` (n, T, F) does not fit the model's input shape."""
+    want = tuple(int(s) for s in model.input_shape[1:])
+    have = tuple(int(s) for s in X.shape[1:])
+    if want != have:
+        raise TrainingError(f"the model {model.name!r} expects input {want} but the {what} have shape "
+                            f"{have}: the feature or input mode does not match the one it was trained on")
+
+
+def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
+    """Scores P(real) of a trained detector.
+
+    Parameters
+    ----------
+    model : keras.Model
+    X : array-like or FeatureSet, shape (n, T, F)
+        Features (float16 memmap fine; read one batch at a time).
+    batch_size : int
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float64
+        Sigmoid output = P(real); higher = more bona fide.
+    """
+    if hasattr(X, "X"):
+        X = X.X
+    if getattr(X, "ndim", None) != 3:
+        raise TrainingError(f"features must have shape (n, T, F), got {getattr(X, 'shape', type(X))}")
+    check_input(model, X)
+    if len(X) == 0:
+        return np.zeros(0)
+    ds = ArrayBatches(X, None, batch_size)
+    out = model.predict(ds, verbose=0)
+    scores = np.asarray(out, dtype=np.float64).reshape(-1)
+    if not np.isfinite(scores).all():
+        raise TrainingError(f"{int((~np.isfinite(scores)).sum())} scores are NaN/inf: the model or the "
+                            "features are broken")
+    return scores

@@ -1,0 +1,173 @@
+"""idsd.reports / idsd.plots / idsd.paper_values: files written, paper values beside ours, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idsd import paper_values as P
+from idsd import plots, reports
+from idsd.study import CorpusEntry, Study
+
+
+def test_paper_values_match_paper_md():
+    t = P.in_domain_eer()
+    assert t.loc["F2S", "mfcc"] == 0.0070 and t.loc["AS19", "mel"] == 0.2559 and t.loc["Total", "chroma"] == 0.2804
+    assert list(t.columns) == list(P.FEATURES)
+    # Total is not the row mean (paper.md 9.1)
+    assert t.loc["Total", "mel"] != pytest.approx(t.loc[["AS19", "F2S", "FREC", "WF"], "mel"].mean(), abs=1e-3)
+    lc = P.learning_curve()
+    assert len(lc) == 70 and lc["n_train"].max() == 240_000
+    assert lc.query("feature == 'stft' and subset == 10")["eer"].item() == 0.000429
+    hw = P.hardware()
+    assert hw.loc["stft", "storage_norm"] == 1.0 and hw.loc["iirt", "time_norm"] == 1.0
+    assert hw.loc["mel", "ram_norm"] == pytest.approx(0.41)
+    assert P.paper_label("F2S") == "F2S (FoR for-2seconds)"
+
+
+def test_write_table_formats(outputs):
+    df = pd.DataFrame({"mel": [0.01234567, np.nan], "mfcc_x": [0.5, 0.25]}, index=["mini-for", "Total"])
+    paths = reports.write_table(df, "t1", outputs, caption="Caption & more")
+    assert set(paths) == {"csv", "md", "tex"}
+    back = pd.read_csv(paths["csv"], index_col=0)
+    assert back.loc["mini-for", "mel"] == pytest.approx(0.01234567)  # full precision
+    md = paths["md"].read_text()
+    assert md.startswith("Caption & more") and "0.0123" in md and "–" in md and "|" in md
+    tex = paths["tex"].read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "mfcc\\_x" in tex and "Caption \\& more" in tex and "--" in tex
+
+
+def test_save_figure_is_deterministic(outputs):
+    import matplotlib.pyplot as plt
+
+    def make():
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return fig
+
+    p1 = reports.save_figure(make(), "f", outputs)
+    b1 = {k: v.read_bytes() for k, v in p1.items()}
+    p2 = reports.save_figure(make(), "f", outputs)
+    assert {k: v.read_bytes() for k, v in p2.items()} == b1
+    assert b1["png"][:4] == b"\x89PNG" and b1["pdf"][:4] == b"%PDF"
+    assert b"CreationDate" not in b1["pdf"]
+
+
+def test_in_domain_beside_paper_labels_every_corpus():
+    ours = pd.DataFrame({"mel": [0.1, 0.2, 0.15], "mfcc": [0.05, 0.1, 0.08]},
+                        index=["mini-for", "mini-asvspoof", "Total"])
+    study = Study("embedded", [CorpusEntry("mini-for", "m1.csv", True, "F2S"),
+                               CorpusEntry("mini-asvspoof", "m2.csv", True, "AS19"),
+                               CorpusEntry("extra", "m3.csv", False, "")])
+    mapping = reports.corpus_map(study)
+    assert mapping == {"mini-for": "F2S", "mini-asvspoof": "AS19"}
+    t = reports.in_domain_beside_paper(ours, mapping)
+    assert list(t.columns) == ["ours (mini-for)", "paper (F2S)", "ours (mini-asvspoof)", "paper (AS19)",
+                               "ours (Total: mini-for+mini-asvspoof)", "paper (Total: F2S+FREC+AS19+WF)"]
+    assert t.loc["mel", "ours (mini-for)"] == 0.1 and t.loc["mel", "paper (F2S)"] == 0.0559
+    assert t.loc["mfcc", "paper (AS19)"] == 0.1571
+    note = reports.corpus_note(mapping)
+    assert "`mini-for` stands for F2S (FoR for-2seconds)" in note and "different experiment" in note
+
+
+def test_learning_curve_beside_paper_aligns_fractions():
+    lc = pd.DataFrame([{"subset": k, "n_subsets": 3, "n_train": 10 * k, "feature": f, "eer": 0.1 * k}
+                       for f in ("mfcc",) for k in (1, 2, 3)])
+    t = reports.learning_curve_beside_paper(lc, "mini-wavefake", "WF")
+    assert list(t.index) == [round(1 / 3, 6), round(2 / 3, 6), 1.0]
+    assert t.loc[1.0, "paper (WF) mfcc"] == 0.00394 and t.loc[1.0, "paper (WF) n_train"] == 240_000
+    assert np.isnan(t.loc[round(1 / 3, 6), "paper (WF) mfcc"])  # the paper has no 1/3 point
+    assert t.loc[1.0, "ours (mini-wavefake) mfcc"] == pytest.approx(0.3)
+    assert "paper (WF) mel" not in t  # only features we ran
+
+
+def test_hardware_beside_paper():
+    hw = pd.DataFrame({"storage_gb_at_240k": [30.97, 2.4], "extract_ms": [1.9, 0.6],
+                       "train_peak_ram_gb": [3.0, 1.0], "train_samples_per_s": [221, 783],
+                       "storage_norm": [1, 0.08], "ram_norm": [1, 0.33], "time_norm": [1, 0.3]},
+                      index=pd.Index(["mel", "mfcc"], name="feature"))
+    t = reports.hardware_beside_paper(hw)
+    assert t.loc["mel", "paper storage GB"] == 31.0 and t.loc["mel", "ours storage GB @240k"] == 30.97
+    assert t.loc["mfcc", "paper extract ms/sample"] == 5.534 and t.loc["mfcc", "ours extract ms/clip"] == 0.6
+
+
+def test_results_markdown(outputs):
+    text = reports.results_markdown(
+        [("1. In-domain", "note", pd.DataFrame({"ours (mini-for)": [0.1]}, index=["mel"])),
+         ("2. Cross", "", pd.DataFrame()), ("3. Text only", "just text", None)],
+        title="Results", preamble="pre")
+    assert text.startswith("# Results\n\npre") and "ours (mini-for)" in text and "no results" in text
+    p = reports.write_results_markdown(text, outputs)
+    assert p == outputs.tables / "results.md" and p.read_text() == text
+
+
+def test_figures_render(outputs):
+    rng = np.random.default_rng(0)
+    curves = {"mel": (rng.normal(1, 1, 50), rng.normal(0, 1, 40)), "empty": ([], [0.1])}
+    for name, fig in {
+        "det": plots.det_plot(curves, "DET (mini-for)"),
+        "roc": plots.roc_plot(curves, "ROC (mini-for)"),
+        "heat": plots.eer_heatmap(pd.DataFrame({"a": [0.1, np.nan]}, index=["mel", "mfcc"]), "EER"),
+        "lc": plots.learning_curve_plot(pd.DataFrame({"n_train": [10, 20, 10, 20], "eer": [0.3, 0.2, 0.4, 0.1],
+                                                      "feature": ["mel", "mel", "mfcc", "mfcc"]}), "mini-wavefake"),
+        "hw": plots.hardware_bars(pd.DataFrame({"storage_norm": [1, 0.1], "ram_norm": [1, 0.5],
+                                                "time_norm": [0.2, 1]}, index=["mel", "mfcc"])),
+        "src": plots.per_source_bars(pd.DataFrame({"source": ["a", "b"], "eer": [0.1, 0.2],
+                                                   "feature": ["mel", "mel"]}), "per source"),
+    }.items():
+        paths = reports.save_figure(fig, name, outputs)
+        assert paths["png"].stat().st_size > 1000
+    import matplotlib.pyplot as plt
+
+    fig = plots.learning_curve_plot(pd.DataFrame({"n_train": [1], "eer": [0.1], "feature": ["mfcc"]}), "c")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["ours (c)", "paper (WF (WaveFake + LJSpeech + JSUT))"]
+    plt.close(fig)
+
+
+def test_write_results_end_to_end(outputs):
+    from idsd import evaluate as E
+
+    rng = np.random.default_rng(1)
+    study = Study("embedded", [CorpusEntry("mini-for", "manifests/mini-for.csv", True, "F2S"),
+                               CorpusEntry("mini-wavefake", "manifests/mini-wavefake.csv", True, "WF")],
+                  modified_manifest="manifests/modified.csv", modified_base="mini-for",
+                  learning_curve_corpus="mini-wavefake")
+
+    def frame(n, shift, split="eval", condition="clean", dataset="mini-for"):
+        r = pd.DataFrame({"path": [f"/x/{i}.wav" for i in range(2 * n)], "dataset": dataset, "split": split,
+                          "target": [1] * n + [0] * n, "source": ["bonafide"] * n + ["tts"] * n,
+                          "condition": condition})
+        s = np.r_[rng.normal(shift, 1, n), rng.normal(0, 1, n)]
+        return E.score_frame(r, 1 / (1 + np.exp(-s)))
+
+    for f in ("mel", "mfcc"):
+        run = f"{f}_avg_10"
+        for tc in ("mini-for", "mini-wavefake"):
+            E.write_scores(pd.concat([frame(20, 2, "dev", dataset=tc), frame(20, 2, dataset=tc)]),
+                           E.score_path(outputs, tc, tc, "array", run))
+            other = "mini-wavefake" if tc == "mini-for" else "mini-for"
+            E.write_scores(frame(20, 0.5, dataset=other), E.score_path(outputs, tc, other, "array", run))
+        E.write_scores(pd.concat([frame(20, 1, condition="mp3"), frame(20, 0.2, condition="noise")]),
+                       E.score_path(outputs, "mini-for", E.MODIFIED, "array", run))
+    pd.DataFrame([{"corpus": "mini-wavefake", "feature": "mfcc", "subset": k, "n_subsets": 10, "fraction": k / 10,
+                   "n_train": 10 * k, "eer": 0.5 / k} for k in range(1, 11)]).to_csv(
+        outputs.metrics / "learning_curve.csv", index=False)
+    pd.DataFrame({"feature": ["mel", "mfcc"], "ms_per_clip": [1.9, 0.6]}).to_csv(
+        outputs.metrics / "features_hardware.csv", index=False)
+
+    tables, files = reports.write_results(outputs, study)
+    assert all(p.is_file() for p in files)
+    for name in ("in_domain_eer", "in_domain_eer_vs_paper", "cross_dataset_by_feature", "learning_curve_vs_paper",
+                 "hardware_vs_paper", "robustness_eer"):
+        assert (outputs.tables / f"{name}.md").is_file(), name
+    for fig in ("in_domain_eer", "cross_dataset_eer", "learning_curve", "hardware_requirements", "robustness_eer"):
+        assert (outputs.figures / f"{fig}.png").is_file(), fig
+    md = (outputs.tables / "results.md").read_text()
+    assert "ours (mini-for)" in md and "paper (F2S)" in md and "paper (WF)" in md
+    assert "`mini-for` stands for F2S (FoR for-2seconds)" in md
+    assert md.count("## ") == 6  # five results (cross-dataset in two tables)
+    assert tables["in_domain_eer_vs_paper"].loc["mfcc", "paper (F2S)"] == 0.0070
+    assert list(tables["robustness_eer"].columns) == ["clean", "mp3", "noise"]
