@@ -10,7 +10,7 @@ window, or a clip shorter than 2 s, is zero-padded so no audio is dropped). Each
 score; the file's score is the **mean of its window scores weighted by the seconds of audio in
 each window** (the zero padding of the last window counts for nothing; with whole windows this is
 the plain mean), and the minimum and maximum window scores are reported beside it. The decision is
-``"real"`` when ``score >= threshold`` and ``"fake"`` otherwise, where the threshold is the one
+``"real"`` when ``score > threshold`` and ``"fake"`` otherwise, where the threshold is the one
 stored with the model (its development-set EER threshold), or 0.5 when none is stored.
 
 Models and model cards
@@ -377,8 +377,8 @@ class DetectionResult:
 
 
 def decide(score: float, threshold: float) -> str:
-    """``"real"`` when ``score >= threshold`` (score = P(real)), else ``"fake"``."""
-    return "real" if score >= threshold else "fake"
+    """``"real"`` when ``score > threshold`` (score = P(real)), else ``"fake"``."""
+    return "real" if score > threshold else "fake"
 
 
 def windows_frame(results: pd.DataFrame) -> pd.DataFrame:
