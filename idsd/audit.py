@@ -153,3 +153,42 @@ def per_source(features: pd.DataFrame, feature_set: str = "bands") -> pd.DataFra
             rows.append(dict(dataset=name, source=source, accuracy=acc,
                              n_test=int(((df.split == "eval") & (df.source == source)).sum())))
     return pd.DataFrame(rows)
+
+
+def sample_rows(manifest: pd.DataFrame, per_group: int | None, seed: int = 0,
+                by=("dataset", "split", "label")) -> pd.DataFrame:
+    """At most ``per_group`` rows per (dataset, split, label), seeded (keeps audits of big corpora fast)."""
+    if not per_group:
+        return manifest
+    return (manifest.groupby(list(by), group_keys=False, sort=False)
+            .apply(lambda g: g.sample(min(len(g), per_group), random_state=seed))
+            .reset_index(drop=True))
+
+
+def plot_distributions(features: pd.DataFrame, columns=("rms_db", "duration", "zero_frac", "logmel_mean")):
+    """Histograms of trivial statistics per corpus (rows) and statistic (columns), real vs fake.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(features["dataset"]))
+    fig, axes = plt.subplots(len(names), len(columns), figsize=(3.2 * len(columns), 2.2 * len(names)),
+                             squeeze=False, constrained_layout=True)
+    for i, name in enumerate(names):
+        df = features[features.dataset == name]
+        for j, col in enumerate(columns):
+            ax = axes[i, j]
+            vals = df[col].to_numpy(dtype=float)
+            lo, hi = np.nanmin(vals), np.nanmax(vals)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1e-6, 30)
+            for label, color in (("real", "tab:blue"), ("fake", "tab:red")):
+                ax.hist(df[df.label == label][col], bins=bins, alpha=0.5, color=color, label=label, density=True)
+            if i == 0:
+                ax.set_title(col)
+            if j == 0:
+                ax.set_ylabel(name)
+    axes[0, 0].legend(fontsize=8)
+    return fig

@@ -132,10 +132,13 @@ def test_matches_keras_tcn_layer_by_layer(pooling):
             w_ours.assign(value)
     bn_ref = next(layer for layer in ref.layers if isinstance(layer, keras.layers.BatchNormalization))
     dense_ref = ref.layers[-1]
-    for w_ref, w_ours in zip(bn_ref.weights + dense_ref.weights,
-                             ours.get_layer("batch_norm").weights + ours.get_layer("p_real").weights):
+    pairs = list(zip(bn_ref.weights + dense_ref.weights,
+                     ours.get_layer("batch_norm").weights + ours.get_layer("p_real").weights))
+    assert len(pairs) == 6  # gamma, beta, moving mean, moving variance; kernel, bias
+    for i, (w_ref, w_ours) in enumerate(pairs):
         assert tuple(w_ref.shape) == tuple(w_ours.shape)
-        value = rng.uniform(0.5, 1.5, size=tuple(w_ref.shape)).astype("float32")
+        value = (rng.uniform(0.5, 1.5, size=tuple(w_ref.shape)) if i < 4
+                 else rng.normal(scale=0.002, size=tuple(w_ref.shape))).astype("float32")
         w_ref.assign(value)
         w_ours.assign(value)
 
