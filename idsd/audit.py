@@ -74,7 +74,7 @@ def audit_features(manifest: pd.DataFrame, progress: bool = True) -> pd.DataFram
         feats.append(trivial_features(y, float(row["duration"])))
         keep.append(i)
     cols = list(SCALAR + BANDS)
-    out = manifest.iloc[keep].reset_index(drop=True)
+    out = manifest.iloc[keep].drop(columns=[c for c in cols if c in manifest.columns]).reset_index(drop=True)
     return pd.concat([out, pd.DataFrame(np.asarray(feats).reshape(len(keep), len(cols)), columns=cols)], axis=1)
 
 
@@ -160,9 +160,8 @@ def sample_rows(manifest: pd.DataFrame, per_group: int | None, seed: int = 0,
     """At most ``per_group`` rows per (dataset, split, label), seeded (keeps audits of big corpora fast)."""
     if not per_group:
         return manifest
-    return (manifest.groupby(list(by), group_keys=False, sort=False)
-            .apply(lambda g: g.sample(min(len(g), per_group), random_state=seed))
-            .reset_index(drop=True))
+    shuffled = manifest.sample(frac=1.0, random_state=seed)
+    return shuffled.groupby(list(by), sort=False).head(per_group).sort_index().reset_index(drop=True)
 
 
 def plot_distributions(features: pd.DataFrame, columns=("rms_db", "duration", "zero_frac", "logmel_mean")):

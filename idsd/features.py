@@ -388,17 +388,15 @@ def _iirt_plan(hop: int, win_length: int = 1024, n_dft: int = IIRT_NFFT, rel_flo
     return plan
 
 
-def _box_matrix(L: int, lo: np.ndarray, hi: np.ndarray, sub: int = 64) -> np.ndarray:
+def _box_matrix(L: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """(L, n) weights: integral over [lo_t, hi_t] of the hat function centred on sample s."""
-    x = np.arange(L * sub) / sub  # fine grid over the period, in baseband samples
-    B = np.zeros((L, len(lo)), np.float64)
-    s = np.arange(L)
-    for t, (a, b) in enumerate(zip(lo, hi)):
-        xs = x[(x >= a) & (x < b)] + 0.5 / sub
-        d = np.abs(xs[None, :] - s[:, None])
-        d = np.minimum(d, L - d)  # periodic
-        B[:, t] = np.clip(1 - d, 0, None).sum(axis=1) / sub
-    return B.astype(np.float32)
+
+    def H(u):  # antiderivative of the hat function max(0, 1 - |u|)
+        return np.where(u < -1, 0.0, np.where(u < 0, (u + 1) ** 2 / 2,
+                                              np.where(u < 1, 1 - (1 - u) ** 2 / 2, 1.0)))
+
+    s = np.arange(L)[:, None]
+    return (H(hi[None, :] - s) - H(lo[None, :] - s)).astype(np.float32)
 
 
 def _iirt_fast(Y: np.ndarray, hop: int = 256, win_length: int = 1024) -> np.ndarray:
@@ -684,7 +682,9 @@ def to_db(raw: np.ndarray, feature: str) -> np.ndarray:
     if feature == "mfcc":
         mu = raw.mean(axis=axes, keepdims=True)
         sd = raw.std(axis=axes, keepdims=True)
-        return ((raw - mu) / np.where(sd > 1e-6, sd, 1.0)).astype(np.float32)
+        flat = (raw.std(axis=-1, keepdims=True) < 1e-6).all(axis=-2, keepdims=True)  # silence
+        out = (raw - mu) / np.where(sd > 1e-6, sd, 1.0)
+        return np.where(flat, 0.0, out).astype(np.float32)
     if feature == "chroma":
         return raw.copy()
     mult, amin = (10.0, AMIN_POWER) if feature in POWER_FEATURES else (20.0, AMIN_AMPLITUDE)

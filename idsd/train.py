@@ -315,17 +315,18 @@ class ArrayBatches(keras.utils.PyDataset):
 
 # ------------------------------------------------------------------------------------- callbacks
 def _rss_mb() -> float:
+    """Current resident set size of this process, MB (10^6 bytes)."""
     try:
         import psutil
 
-        return psutil.Process().memory_info().rss / 2**20
+        return psutil.Process().memory_info().rss / 1e6
     except Exception:
         return float("nan")
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident set size of this process since it started (MiB; Linux ru_maxrss is KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process since it started, MB (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
 def _make_monitor():
@@ -620,3 +621,157 @@ def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
         raise TrainingError(f"{int((~np.isfinite(scores)).sum())} scores are NaN/inf: the model or the "
                             "features are broken")
     return scores
+
+
+# ------------------------------------------------------------------------------------------ grid
+RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "epochs", "max_epochs", "n_train", "n_dev",
+               "loss", "accuracy", "val_loss", "val_accuracy", "wall_s", "samples_per_s",
+               "train_samples_per_s", "peak_rss_mb", "backend", "device", "model_path")
+"""Columns of :func:`runs_table`."""
+
+
+def model_path(outputs, train_corpus: str, mode: str, name: str) -> Path:
+    """``<outputs>/models/<train_corpus>/<mode>/<name>.keras`` (docs/architecture.md layout)."""
+    return Path(outputs.models) / train_corpus / mode / f"{name}.keras"
+
+
+def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "array",
+               config: TrainConfig | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train one detector per (training corpus, feature) of a study.
+
+    Parameters
+    ----------
+    outputs : idsd.paths.Outputs
+        Models go to ``outputs.models/<corpus>/<mode>/<run>.keras``, run records also to
+        ``outputs.metrics/runs/<corpus>__<mode>__<run>.json`` (+ ``runs.csv`` for all of them).
+    study : idsd.study.Study
+    train_corpora : list of str, optional
+        Default: ``study.train_corpora``.
+    features : list of str, optional
+        Default: all seven (:data:`idsd.features.FEATURES`).
+    mode : {"array", "image", "db"}
+    config : TrainConfig, optional
+        Profile, epochs, pooling, seed...; ``feature``/``mode`` are set per run.
+    progress : bool
+        A progress bar over the grid (Keras prints one line per epoch with ``verbose=2``).
+
+    Returns
+    -------
+    DataFrame
+        :func:`runs_table` of the runs just trained.
+    """
+    from idsd.cache import load_feature_set
+    from idsd.features import FEATURES, FeatureConfig
+    from idsd.progress import tqdm
+
+    config = config or TrainConfig(profile="cpu")
+    corpora = list(train_corpora) if train_corpora else list(study.train_corpora)
+    unknown = sorted(set(corpora) - set(study.eval_corpora))
+    if unknown:
+        raise ValueError(f"corpora {unknown} are not in the study ({study.eval_corpora})")
+    features = list(features) if features else list(FEATURES)
+    runs_dir = Path(outputs.metrics) / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    bar = tqdm(total=len(corpora) * len(features), desc="training grid", disable=not progress)
+    for corpus in corpora:
+        manifest = study.manifest(outputs, corpus)
+        rows = manifest[manifest["split"].isin(["train", "dev"])].reset_index(drop=True)
+        for feature in features:
+            bar.set_postfix_str(f"{corpus} {feature}")
+            fs = load_feature_set(rows, FeatureConfig(feature, mode), Path(outputs.cache) / "features",
+                                  progress=progress)
+            cfg = replace(config, feature=feature, mode=mode)
+            path = model_path(outputs, corpus, mode, cfg.name())
+            dev = fs.split("dev")
+            rec = train_model(fs.split("train"), dev if len(dev.X) else None, cfg, path,
+                              extra_record={"train_corpus": corpus})
+            rec.pop("model")
+            rec.pop("history")
+            (runs_dir / f"{corpus}__{mode}__{rec['name']}.json").write_text(
+                json.dumps(rec, indent=2, default=_json_default))
+            records.append(rec)
+            keras.backend.clear_session()
+            bar.update()
+    bar.close()
+    table = runs_table(records)
+    everything = runs_table(load_run_records(outputs))
+    everything.to_csv(runs_dir / "runs.csv", index=False)
+    return table
+
+
+def load_run_records(outputs) -> list[dict]:
+    """Every run record in ``outputs.metrics/runs`` (sorted by file name)."""
+    runs_dir = Path(outputs.metrics) / "runs"
+    return [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
+
+
+def runs_table(records) -> pd.DataFrame:
+    """One row per run record with the :data:`RUN_COLUMNS` (final-epoch metrics)."""
+    rows = []
+    for r in records:
+        fin = r.get("final", {})
+        rows.append({"train_corpus": r.get("train_corpus"), "feature": r.get("feature"), "mode": r.get("mode"),
+                     "name": r.get("name"), "epochs": r.get("epochs"), "max_epochs": r.get("max_epochs"),
+                     "n_train": r.get("n_train"), "n_dev": r.get("n_dev"), "loss": fin.get("loss"),
+                     "accuracy": fin.get("accuracy"), "val_loss": fin.get("val_loss"),
+                     "val_accuracy": fin.get("val_accuracy"), "wall_s": r.get("wall_s"),
+                     "samples_per_s": r.get("samples_per_s"), "train_samples_per_s": r.get("train_samples_per_s"),
+                     "peak_rss_mb": r.get("peak_rss_mb"), "backend": r.get("backend"),
+                     "device": r.get("device_name") if r.get("device") not in (None, "cpu") else "cpu",
+                     "model_path": (r.get("paths") or {}).get("model")})
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def read_histories(records) -> pd.DataFrame:
+    """Long table of the per-epoch histories of ``records``: train_corpus, feature, name, epoch, metrics."""
+    frames = []
+    for r in records:
+        path = (r.get("paths") or {}).get("history")
+        if not path or not Path(path).is_file():
+            continue
+        h = pd.read_csv(path)
+        h.insert(0, "name", r.get("name"))
+        h.insert(0, "feature", r.get("feature"))
+        h.insert(0, "train_corpus", r.get("train_corpus"))
+        frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_learning_curves(histories: pd.DataFrame):
+    """Loss and accuracy per epoch: one column per training corpus, one line per feature.
+
+    Parameters
+    ----------
+    histories : DataFrame
+        From :func:`read_histories` (training metrics solid, dev metrics dashed).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if histories.empty:
+        raise ValueError("no training histories to plot")
+    corpora = list(dict.fromkeys(histories["train_corpus"]))
+    fig, axes = plt.subplots(2, len(corpora), figsize=(4.2 * len(corpora), 6.4), squeeze=False, sharex="col")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    feats = list(dict.fromkeys(histories["feature"]))
+    for j, corpus in enumerate(corpora):
+        sub = histories[histories["train_corpus"] == corpus]
+        for i, metric in enumerate(("loss", "accuracy")):
+            ax = axes[i, j]
+            for feature, h in sub.groupby("feature", sort=False):
+                c = colors[feats.index(feature) % len(colors)]
+                ax.plot(h["epoch"], h[metric], color=c, label=f"{feature}")
+                if f"val_{metric}" in h:
+                    ax.plot(h["epoch"], h[f"val_{metric}"], color=c, linestyle="--")
+            ax.set_title(f"{corpus}: {metric}" + (" (dev dashed)" if j == 0 else ""), fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == 1:
+                ax.set_xlabel("epoch")
+                ax.set_ylim(0, 1.02)
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

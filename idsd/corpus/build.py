@@ -116,24 +116,57 @@ class _Utt:
 
 
 class _Writer:
-    """Writes one corpus in the FoR layout and collects its metadata rows."""
+    """Writes one corpus in the FoR layout and collects its metadata rows.
 
-    def __init__(self, root: Path, name: str, seed: int):
-        self.root, self.name, self.seed = root / name, name, seed
+    Clips are held until :meth:`close`, which first equalises every fake source (TTS voice,
+    vocoder, attack) towards the long-term spectrum of the real clips of the same language
+    (a smoothed curve, at most +-15 dB, one curve per source and language: the attacker's
+    channel matching), then applies :func:`dsp.finish` to both classes alike and writes.
+    """
+
+    def __init__(self, root: Path, name: str, seed: int, match: bool = True):
+        self.root, self.name, self.seed, self.match = root / name, name, seed, match
         self.rows: list[dict] = []
+        self.clips: list[np.ndarray] = []
         if self.root.exists():
             shutil.rmtree(self.root)
 
-    def add(self, y: np.ndarray, split: str, label: str, source: str, speaker: str, p: Prompt, window: int,
-            finish: bool = True) -> None:
+    def add(self, y: np.ndarray, split: str, label: str, source: str, speaker: str, p: Prompt, window: int) -> None:
         rel = f"{SPLIT_DIRS[split]}/{label}/{p.lang}_{_safe(p.key)}__{_safe(source)}__w{window}.wav"
-        if finish:
-            y = dsp.finish(y, _rng(self.seed, self.name, rel, "finish"))
-        write_audio(self.root / rel, y)
+        self.clips.append(np.asarray(y, dtype=np.float32))
         self.rows.append(dict(path=rel, split=split, label=label, source=source, speaker=speaker, lang=p.lang,
                               prompt=p.key, text=p.text, window=window))
 
+    def _curves(self) -> dict[tuple[str, str], np.ndarray]:
+        """(source, lang) -> gain curve, estimated on the training split only."""
+        spectra = [dsp.long_term_spectrum(y) if r["split"] == "train" else None for y, r in zip(self.clips, self.rows)]
+        groups: dict[tuple[str, str], list[np.ndarray]] = {}
+        for s, r in zip(spectra, self.rows):
+            if s is not None:
+                groups.setdefault(("real" if r["label"] == "real" else r["source"], r["lang"]), []).append(s)
+        real_all = [s for (src, _), ss in groups.items() if src == "real" for s in ss]
+        if not real_all:
+            return {}
+        curves, by_source = {}, {}
+        for (src, lang), ss in groups.items():
+            if src == "real":
+                continue
+            target = np.mean(groups.get(("real", lang), real_all), axis=0)
+            curves[(src, lang)] = dsp.matching_curve(target, np.mean(ss, axis=0))
+            by_source.setdefault(src, []).append(curves[(src, lang)])
+        for r in self.rows:  # a source/language pair absent from training: the source's mean curve
+            key = (r["source"], r["lang"])
+            if r["label"] == "fake" and key not in curves and r["source"] in by_source:
+                curves[key] = np.mean(by_source[r["source"]], axis=0)
+        return curves
+
     def close(self) -> Path:
+        curves = self._curves() if self.match else {}
+        for y, r in zip(self.clips, self.rows):
+            if r["label"] == "fake" and (r["source"], r["lang"]) in curves:
+                y = dsp.apply_curve(y, curves[(r["source"], r["lang"])])
+            write_audio(self.root / r["path"], dsp.finish(y, _rng(self.seed, self.name, r["path"], "finish")))
+        self.clips = []
         meta = pd.DataFrame(self.rows, columns=list(METADATA_COLUMNS))
         self.root.mkdir(parents=True, exist_ok=True)
         meta.to_csv(self.root / "metadata.csv", index=False)
@@ -254,15 +287,21 @@ def _take(items: list, n: int, seed: int, tag: str) -> list:
 
 def _roles(items: list, share: float, seed: int) -> dict[str, str]:
     """mini-asvspoof roles per prompt: ``bona`` (``share`` of each split, at least one), then
-    ``tts`` and ``vc`` alternating in a seeded order (``tts`` only where a voice exists)."""
+    ``tts`` and ``vc`` alternating in a seeded order (``tts`` only where a voice exists; only one
+    in three espeak-ng prompts stays ``tts``, so espeak does not dominate the TTS attacks)."""
     roles = {}
     by_split: dict[str, list] = {}
     for u in sorted(items, key=lambda u: _frac(seed, "role", u.prompt.uid)):
         by_split.setdefault(u.split, []).append(u)
     for us in by_split.values():
         n_bona = max(1, int(round(share * len(us))))
+        n_esp = 0
         for i, u in enumerate(us):
-            roles[u.prompt.uid] = "bona" if i < n_bona else ("tts" if (i - n_bona) % 2 == 0 and u.voice else "vc")
+            role = "bona" if i < n_bona else ("tts" if (i - n_bona) % 2 == 0 and u.voice else "vc")
+            if role == "tts" and u.voice.engine == "espeak":  # cap espeak-only languages' TTS attacks
+                n_esp += 1
+                role = "tts" if n_esp % 3 == 1 else "vc"
+            roles[u.prompt.uid] = role
     return roles
 
 

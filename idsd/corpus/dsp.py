@@ -88,17 +88,18 @@ def rms_db(y: np.ndarray) -> float:
 
 
 def finish(y: np.ndarray, rng: np.random.Generator, level_db: float = -23.0, gain_db: float = 6.0,
-           snr_db: tuple[float, float] = (35.0, 50.0)) -> np.ndarray:
-    """Loudness and noise floor, identical in distribution for both classes.
+           snr_db: tuple[float, float] = (35.0, 50.0), crest_db: tuple[float, float] = (9.0, 12.0)) -> np.ndarray:
+    """Peak limiting, loudness and noise floor, identical in distribution for both classes.
 
-    RMS to ``level_db`` plus a uniform random gain in ``[-gain_db, +gain_db]`` dB (peak limited
+    A tanh soft limiter at a random crest factor in ``crest_db`` (so peakiness is no cue), RMS
+    to ``level_db`` plus a uniform random gain in ``[-gain_db, +gain_db]`` dB (peak limited
     to 0.98), then white noise at a uniform random SNR in ``snr_db`` (no digital zeros remain).
 
     Returns
     -------
     numpy.ndarray, shape (n,), float32
     """
-    y = np.asarray(y, dtype=np.float64)
+    y = soft_limit(y, rng.uniform(*crest_db)).astype(np.float64)
     target = level_db + rng.uniform(-gain_db, gain_db)
     y = y * 10 ** ((target - rms_db(y)) / 20)
     peak = np.max(np.abs(y)) if len(y) else 0.0
@@ -160,3 +161,35 @@ def playback_channel(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     y = y + g * signal.lfilter(b, a, y)
     noise = _pink(n, rng) * np.sqrt(np.mean(y**2)) * 10 ** (-rng.uniform(15, 30) / 20)
     return (y + noise).astype(np.float32)
+
+
+N_FFT_MATCH = 512
+
+
+def long_term_spectrum(y: np.ndarray) -> np.ndarray:
+    """Long-term average log power spectrum (Welch, 512-point), shape (257,), dB."""
+    _, pxx = signal.welch(np.asarray(y, dtype=np.float64), fs=SR, nperseg=N_FFT_MATCH)
+    return 10 * np.log10(pxx + 1e-14)
+
+
+def matching_curve(target_db: np.ndarray, source_db: np.ndarray, max_db: float = 15.0, smooth: int = 9) -> np.ndarray:
+    """Smoothed, clipped gain curve (dB, shape (257,)) that moves ``source`` towards ``target``."""
+    delta = np.asarray(target_db, np.float64) - np.asarray(source_db, np.float64)
+    delta = np.convolve(np.pad(delta, smooth // 2, mode="edge"), np.ones(smooth) / smooth, mode="valid")
+    return np.clip(delta - np.median(delta), -max_db, max_db)
+
+
+def apply_curve(y: np.ndarray, curve_db: np.ndarray) -> np.ndarray:
+    """Zero-phase equalisation of a clip by a gain curve sampled on the 257 Welch bins."""
+    y = np.asarray(y, dtype=np.float64)
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(len(y), 1 / SR)
+    gain = 10 ** (np.interp(f, np.linspace(0, SR / 2, len(curve_db)), curve_db) / 20)
+    return np.fft.irfft(spec * gain, len(y)).astype(np.float32)
+
+
+def soft_limit(y: np.ndarray, crest_db: float) -> np.ndarray:
+    """Soft-clip peaks above ``crest_db`` over the clip's RMS (tanh), the same rule for every clip."""
+    y = np.asarray(y, dtype=np.float64)
+    level = np.sqrt(np.mean(y**2)) * 10 ** (crest_db / 20) + 1e-12
+    return (level * np.tanh(y / level)).astype(np.float32)

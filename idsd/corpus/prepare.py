@@ -68,8 +68,7 @@ def find_corpora(data_root: str | os.PathLike) -> dict[str, tuple[str, str]]:
 
 def _quick_subset(manifest: pd.DataFrame, n_files: int, seed: int) -> pd.DataFrame:
     files = manifest.drop_duplicates("path")[["path", "split", "label"]]
-    keep = files.groupby(["split", "label"], group_keys=False).apply(
-        lambda g: g.sample(min(len(g), n_files), random_state=seed))
+    keep = files.sample(frac=1.0, random_state=seed).groupby(["split", "label"]).head(n_files)
     return manifest[manifest.path.isin(set(keep.path))].reset_index(drop=True)
 
 

@@ -1,0 +1,90 @@
+"""Hardware-table data (paper.md 9.3): storage, extraction time and peak RAM per feature.
+
+:func:`hardware_table` measures, per feature, on the same clips:
+
+* the float32 size of a feature set (the paper's storage measure: float32 ``.npy`` of the
+  training samples) and our stored size (float16 cache), for ``n_samples`` clips;
+* extraction time per clip of the upstream loop and of ours (:mod:`idsd.bench.features`);
+* peak memory allocated while extracting the batch with our path (``tracemalloc``, which sees
+  numpy's buffers), in MB. The paper's RAM column is the host RAM of training, a different
+  quantity; both are shown side by side, not compared.
+
+:func:`write_hardware_table` writes ``<outputs>/metrics/features_hardware.csv`` for the paper-tables
+notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+
+from idsd.bench.features import bench_clips, time_ours, time_upstream
+from idsd.features import FEATURES, extract_batch, feature_shape
+
+log = logging.getLogger(__name__)
+
+PAPER_SAMPLES = 240_000
+"""Training samples behind the paper's storage numbers (WaveFake, [INF] in paper.md 9.3)."""
+
+COLUMNS = ("feature", "mode", "shape", "bytes_per_clip_float32", "bytes_per_clip_stored", "n_samples",
+           "storage_float32_gb", "storage_stored_gb", "storage_ratio", "upstream_ms", "ours_ms",
+           "speedup", "peak_ram_mb", "clips_timed", "device")
+
+
+def peak_ram_mb(Y: np.ndarray, feature: str, mode: str = "array", device: str = "cpu") -> float:
+    """Peak MB allocated (tracemalloc) while extracting ``Y`` with our batched path."""
+    extract_batch(Y[:2], feature, mode, device=device)
+    tracemalloc.start()
+    try:
+        extract_batch(Y, feature, mode, device=device)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def hardware_table(clips: int = 32, features=FEATURES, mode: str = "array", n_samples: int = PAPER_SAMPLES,
+                   device: str = "cpu", seed: int = 0, Y: np.ndarray | None = None,
+                   progress: bool = False) -> pd.DataFrame:
+    """Measure the hardware table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`: ``shape`` "TxF"; ``bytes_per_clip_float32`` = T*F*4,
+        ``bytes_per_clip_stored`` = T*F*2 (float16 cache); ``storage_*_gb`` = bytes per clip x
+        ``n_samples`` / 1e9; ``storage_ratio`` = stored / float32; ``upstream_ms``, ``ours_ms``
+        = extraction time per clip, ``speedup``; ``peak_ram_mb`` = peak allocation of our batch
+        extraction of ``clips_timed`` clips; ``device``.
+    """
+    from idsd.progress import tqdm
+
+    Y = bench_clips(clips, seed) if Y is None else np.asarray(Y, np.float32)
+    rows = []
+    for f in tqdm(list(features), desc="hardware table", disable=not progress):
+        T, F = feature_shape(f, mode)
+        up = time_upstream(Y, f, mode)
+        ours = time_ours(Y, f, mode, device)
+        b32, b16 = T * F * 4, T * F * 2
+        rows.append({"feature": f, "mode": mode, "shape": f"{T}x{F}", "bytes_per_clip_float32": b32,
+                     "bytes_per_clip_stored": b16, "n_samples": n_samples,
+                     "storage_float32_gb": b32 * n_samples / 1e9, "storage_stored_gb": b16 * n_samples / 1e9,
+                     "storage_ratio": b16 / b32, "upstream_ms": 1e3 * up, "ours_ms": 1e3 * ours,
+                     "speedup": up / ours, "peak_ram_mb": peak_ram_mb(Y, f, mode, device),
+                     "clips_timed": len(Y), "device": device})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def write_hardware_table(df: pd.DataFrame, outputs) -> str:
+    """Write ``df`` to ``<outputs>/metrics/features_hardware.csv`` (atomically); return the path."""
+    import os
+
+    path = outputs.metrics / "features_hardware.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return str(path)

@@ -1,0 +1,250 @@
+"""Training protocol: a tiny run under TF and JAX beats chance; run files; cross-backend loading; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from idsd.train import (  # noqa: E402
+    BATCH_SIZES,
+    CPU_EPOCHS,
+    ArrayBatches,
+    TrainConfig,
+    TrainingError,
+    balanced_class_weights,
+    load_model,
+    predict_scores,
+    read_record,
+    train_model,
+)
+
+SHAPE = (24, 16)
+
+
+def toy(n: int, seed: int, shape=SHAPE, real_fraction: float = 0.5):
+    """Two classes with different spectro-temporal patterns plus noise: X (n, T, F) float16, y (n,) int8."""
+    r = np.random.default_rng(seed)
+    T, F = shape
+    y = (r.random(n) < real_fraction).astype(np.int8)
+    t, f = np.arange(T)[:, None], np.arange(F)[None, :]
+    real = np.sin(2 * np.pi * t / 8) * (f < F // 2)
+    fake = np.sin(2 * np.pi * t / 5 + 1) * (f >= F // 2)
+    X = 0.6 * r.normal(size=(n, T, F)) + np.where(y[:, None, None] == 1, real, fake)
+    return X.astype(np.float16), y
+
+
+def to_memmap(X, path):
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    return np.load(path, mmap_mode="r")
+
+
+@pytest.fixture(scope="module")
+def tf_run(tmp_path_factory):
+    """One tiny TF training run on memory-mapped float16 data (shared by several tests)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the reference run is the TensorFlow one")
+    tmp = tmp_path_factory.mktemp("train")
+    Xtr, ytr = toy(320, 0, real_fraction=0.35)  # imbalanced on purpose: class weights matter
+    Xdv, ydv = toy(64, 1)
+    Xev, yev = toy(128, 2)
+    train = SimpleNamespace(X=to_memmap(Xtr, tmp / "tr.npy"), y=ytr,
+                            config=SimpleNamespace(feature="toy", mode="array", shape=SHAPE))
+    dev = SimpleNamespace(X=to_memmap(Xdv, tmp / "dv.npy"), y=ydv,
+                          config=SimpleNamespace(feature="toy", mode="array", shape=SHAPE))
+    config = TrainConfig.from_profile("quick", epochs=3, seed=0)
+    record = train_model(train, dev, config, tmp / "models")
+    np.save(tmp / "ev_x.npy", Xev)
+    np.save(tmp / "ev_y.npy", yev)
+    return SimpleNamespace(record=record, tmp=tmp, Xev=Xev, yev=yev, ytr=ytr)
+
+
+def test_tf_training_beats_chance_and_writes_run_files(tf_run):
+    rec = tf_run.record
+    paths = rec["paths"]
+    assert paths["model"].endswith("toy_avg_10.keras")
+    for key in ("model", "history", "record"):
+        assert os.path.isfile(paths[key]), key
+    scores = predict_scores(rec["model"], tf_run.Xev, batch_size=50)
+    assert scores.shape == (len(tf_run.yev),) and scores.dtype == np.float64
+    acc = float(((scores > 0.5) == (tf_run.yev == 1)).mean())
+    assert acc > 0.8, f"held-out accuracy {acc:.2f}"
+
+    hist = pd.read_csv(paths["history"])
+    assert list(hist["epoch"]) == list(range(1, rec["epochs"] + 1))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr_end"} <= set(hist.columns)
+    saved = json.loads(open(paths["record"]).read())
+    for key in ("config", "seed", "versions", "backend", "device", "wall_s", "epochs", "peak_rss_mb",
+                "samples_per_s", "class_weight", "n_train", "params"):
+        assert key in saved, key
+    assert saved["backend"] == "tensorflow" and saved["seed"] == 0
+    assert saved["feature"] == "toy" and saved["mode"] == "array" and saved["input_shape"] == list(SHAPE)
+    assert saved["config"]["profile"] == "quick" and saved["max_epochs"] == 3
+    assert saved["versions"]["keras"] == keras.__version__
+    assert saved["peak_rss_mb"] > 50 and saved["samples_per_s"] > 0
+    # balanced weights: n / (2 * count) per class
+    n, n_real = len(tf_run.ytr), int(tf_run.ytr.sum())
+    assert saved["class_weight"]["1"] == pytest.approx(n / (2 * n_real))
+    assert saved["class_weight"]["0"] == pytest.approx(n / (2 * (n - n_real)))
+    assert read_record(paths["model"])["name"] == "toy_avg_10"
+
+
+def test_saved_model_reloads_identically(tf_run):
+    model = load_model(tf_run.record["paths"]["model"])
+    a = predict_scores(model, tf_run.Xev)
+    b = predict_scores(tf_run.record["model"], tf_run.Xev)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+JAX_SCRIPT = textwrap.dedent(r"""
+    import json, sys, numpy as np, keras
+    sys.path.insert(0, sys.argv[2])
+    from test_train import toy
+    from idsd.train import TrainConfig, train_model, load_model, predict_scores
+    tmp = sys.argv[1]
+    Xev, yev = np.load(tmp + "/ev_x.npy"), np.load(tmp + "/ev_y.npy")
+    tf_model = load_model(tmp + "/models/toy_avg_10.keras")
+    tf_scores = predict_scores(tf_model, Xev)
+    rec = train_model(toy(256, 3), toy(64, 4), TrainConfig.from_profile("quick", epochs=3, feature="toy"),
+                      tmp + "/jax/toy_avg_10.keras")
+    s = predict_scores(rec["model"], Xev)
+    print(json.dumps({"backend": keras.backend.backend(), "tf_scores": tf_scores.tolist(),
+                      "acc": float(((s > 0.5) == (yev == 1)).mean()), "record_backend": rec["backend"]}))
+""")
+
+
+def test_jax_training_and_tf_model_under_jax(tf_run):
+    tf_scores = predict_scores(tf_run.record["model"], tf_run.Xev)
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tf_run.tmp), os.path.dirname(__file__)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["backend"] == res["record_backend"] == "jax"
+    assert res["acc"] > 0.8, f"JAX held-out accuracy {res['acc']:.2f}"
+    np.testing.assert_allclose(res["tf_scores"], tf_scores, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- pieces
+def test_profiles():
+    paper = TrainConfig.from_profile("paper")
+    assert paper.max_epochs == 500 and paper.learning_rate == 1e-3
+    assert (paper.early_stopping_patience, paper.reduce_lr_factor, paper.reduce_lr_patience) == (5, 0.8, 5)
+    assert paper.resolved_batch_size("array") == 128 and paper.resolved_batch_size("image") == 32
+    assert BATCH_SIZES == {"array": 128, "db": 128, "image": 32}
+    assert TrainConfig.from_profile("cpu").max_epochs == CPU_EPOCHS < 500
+    assert TrainConfig.from_profile("quick").max_epochs <= 2
+    assert TrainConfig.from_profile("cpu", epochs=3).max_epochs == 3
+    assert TrainConfig.from_profile("paper", epochs=None).max_epochs == 500
+    assert TrainConfig(feature="mel", pooling="max").name() == "mel_max_2"
+    with pytest.raises(ValueError, match="profile"):
+        TrainConfig(profile="fast")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+def test_balanced_class_weights_match_sklearn_formula():
+    y = np.array([1] * 10 + [0] * 30, dtype=np.int8)
+    assert balanced_class_weights(y) == pytest.approx({0: 40 / 60, 1: 40 / 20})
+
+
+def test_array_batches_cover_every_row_once_as_float32(tmp_path):
+    X, y = toy(70, 5)
+    mm = to_memmap(X, tmp_path / "x.npy")
+    ds = ArrayBatches(mm, y, batch_size=32, shuffle=True, seed=1, class_weight={0: 0.5, 1: 2.0})
+    assert len(ds) == 3
+    for _epoch in range(2):
+        seen = []
+        for i in range(len(ds)):
+            xb, yb, wb = ds[i]
+            assert xb.dtype == np.float32 and xb.shape[1:] == SHAPE
+            assert yb.shape == (len(xb), 1)
+            np.testing.assert_array_equal(wb, np.where(yb[:, 0] == 1, 2.0, 0.5))
+            rows = [int(np.flatnonzero((X.astype(np.float32) == xr).all(axis=(1, 2)))[0]) for xr in xb]
+            np.testing.assert_array_equal(y[rows], yb[:, 0])
+            seen += rows
+        assert sorted(seen) == list(range(70))
+        ds.on_epoch_end()
+    plain = ArrayBatches(mm, None, batch_size=32)
+    np.testing.assert_array_equal(plain[2][0], X[64:].astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------ bad input
+def test_empty_training_set():
+    with pytest.raises(TrainingError, match="empty"):
+        train_model((np.zeros((0, *SHAPE), np.float16), np.zeros(0, np.int8)), None, TrainConfig("quick"))
+
+
+def test_one_class_training_set():
+    X, _ = toy(16, 0)
+    with pytest.raises(TrainingError, match="only one class"):
+        train_model((X, np.ones(16, np.int8)), None, TrainConfig("quick"))
+
+
+def test_bad_labels_and_lengths():
+    X, y = toy(16, 0)
+    with pytest.raises(TrainingError, match="0 \\(fake\\) or 1 \\(real\\)"):
+        train_model((X, y + 1), None, TrainConfig("quick"))
+    with pytest.raises(TrainingError, match="labels"):
+        train_model((X, y[:-1]), None, TrainConfig("quick"))
+    with pytest.raises(TrainingError, match="\\(n, T, F\\)"):
+        train_model((X[:, :, 0], y), None, TrainConfig("quick"))
+    with pytest.raises(TrainingError, match="path"):
+        train_model("outputs/cache/features/missing", None, TrainConfig("quick"))
+
+
+def test_shape_and_feature_mismatches():
+    X, y = toy(16, 0)
+    Xd, yd = toy(8, 1, shape=(20, 16))
+    with pytest.raises(TrainingError, match="differ in shape"):
+        train_model((X, y), (Xd, yd), TrainConfig("quick"))
+    mel = SimpleNamespace(X=X, y=y, config=SimpleNamespace(feature="mel", mode="array"))
+    with pytest.raises(TrainingError, match="feature 'cqt'"):
+        train_model(mel, None, TrainConfig("quick", feature="cqt"))
+    with pytest.raises(TrainingError, match="mode 'image'"):
+        train_model(mel, None, TrainConfig("quick", mode="image"))
+    wrong = SimpleNamespace(X=X, y=y, config=SimpleNamespace(feature="mel", mode="array", shape=(256, 126)))
+    with pytest.raises(TrainingError, match="config"):
+        train_model(wrong, None, TrainConfig("quick"))
+    dev_other = SimpleNamespace(X=X, y=y, config=SimpleNamespace(feature="stft", mode="array"))
+    with pytest.raises(TrainingError, match="dev is feature 'stft'"):
+        train_model(mel, dev_other, TrainConfig("quick"))
+
+
+def test_nonfinite_features_rejected():
+    X, y = toy(16, 0)
+    X[3, 2, 1] = np.inf
+    with pytest.raises(TrainingError, match="NaN/inf"):
+        train_model((X, y), None, TrainConfig("quick"))
+
+
+def test_nan_loss_is_an_error_and_saves_no_model(tmp_path):
+    X, y = toy(64, 0)
+    X = X.astype(np.float32) * 1e4  # float32: finite input, but lr 1e30 makes the weights explode
+    cfg = TrainConfig("quick", epochs=1, learning_rate=1e30)
+    with pytest.raises(TrainingError, match="NaN"):
+        train_model((X, y), None, cfg, tmp_path / "nan_model.keras")
+    assert not (tmp_path / "nan_model.keras").exists()
+    assert (tmp_path / "nan_model.history.csv").exists()  # kept for diagnosis
+
+
+def test_predict_rejects_wrong_input_shape(tf_run):
+    X, _ = toy(4, 0, shape=(30, 16))
+    with pytest.raises(TrainingError, match="expects input"):
+        predict_scores(tf_run.record["model"], X)
+
+
+def test_load_model_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model"):
+        load_model(tmp_path / "nope.keras")
