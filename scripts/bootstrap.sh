@@ -17,9 +17,9 @@ IDSD_APT_PACKAGES=(
 
 _idsd_log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-_idsd_req_hash() {
+_idsd_req_hash() {  # $1 = 1 to include the test tools
   local files=("$IDSD_REPO/requirements.txt" "$IDSD_REPO/pyproject.toml")
-  [ "${IDSD_DEV:-0}" = 1 ] && files+=("$IDSD_REPO/requirements-dev.txt")
+  [ "${1:-0}" = 1 ] && files+=("$IDSD_REPO/requirements-dev.txt")
   cat "${files[@]}" | sha256sum | cut -c1-16
 }
 
@@ -48,7 +48,8 @@ idsd_python_env() {
     _idsd_log "using the active environment $VIRTUAL_ENV"
   else
     PY="$venv/bin/python"
-    hash="$(_idsd_req_hash)"
+    # A stamp per requirement set: the runtime set is satisfied by a dev install too.
+    hash="$(_idsd_req_hash "${IDSD_DEV:-0}")"
     stamp="$venv/.idsd-installed-$hash"
     if [ ! -f "$stamp" ]; then
       if [ ! -x "$PY" ]; then
@@ -56,7 +57,7 @@ idsd_python_env() {
         "${IDSD_PYTHON:-python3}" -m venv "$venv"
       fi
       _idsd_log "installing the pinned requirements (first run: a few minutes, ~2.5 GB)"
-      "$PY" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=68" wheel 2> >(grep -v 'is ignored' >&2)
+      "$PY" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools==80.9.0" wheel 2> >(grep -v 'is ignored' >&2)
       local req="$IDSD_REPO/requirements.txt"
       [ "${IDSD_DEV:-0}" = 1 ] && req="$IDSD_REPO/requirements-dev.txt"
       "$PY" -m pip install -q --disable-pip-version-check -r "$req" 2> >(grep -v 'is ignored' >&2)
@@ -67,7 +68,8 @@ idsd_python_env() {
       fi
       "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$IDSD_REPO" 2> >(grep -v 'is ignored' >&2)
       rm -f "$venv"/.idsd-installed-*
-      touch "$stamp"
+      touch "$venv/.idsd-installed-$(_idsd_req_hash 0)"
+      [ "${IDSD_DEV:-0}" = 1 ] && touch "$venv/.idsd-installed-$(_idsd_req_hash 1)"
     fi
     export VIRTUAL_ENV="$venv"
     export PATH="$venv/bin:$PATH"
