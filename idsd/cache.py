@@ -331,3 +331,35 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
         Xr = np.asarray(Xr[ok])
     y = rows["target"].to_numpy().astype(np.int8) if "target" in rows else np.zeros(len(rows), np.int8)
     return FeatureSet(Xr, y, rows, config, rejected, arr_path)
+
+
+def fill_study(study, outputs, configs, progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+    """Fill the cache for every corpus of a study (and its modified-speech manifest, if any).
+
+    Parameters
+    ----------
+    study : idsd.study.Study
+    outputs : idsd.paths.Outputs
+    configs : iterable of FeatureConfig
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (corpus, configuration): ``corpus``, ``feature``, ``mode``, ``rows``,
+        ``rejected``, ``stored_mb``, ``float32_mb``, ``seconds`` (wall time, 0 when cached).
+    """
+    import time
+
+    manifests = [(name, study.manifest(outputs, name)) for name in study.eval_corpora]
+    modified = study.modified(outputs)
+    if modified is not None and len(modified):
+        manifests.append(("modified", modified))
+    out = []
+    for cfg in configs:
+        for name, m in manifests:
+            t0 = time.perf_counter()
+            fs = load_feature_set(m, cfg, outputs.cache, progress=progress, device=device)
+            out.append({"corpus": name, "feature": cfg.feature, "mode": cfg.mode, "rows": len(fs),
+                        "rejected": len(fs.rejected), "stored_mb": fs.nbytes_stored / 1e6,
+                        "float32_mb": fs.nbytes_float32 / 1e6, "seconds": time.perf_counter() - t0})
+    return pd.DataFrame(out)

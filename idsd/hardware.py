@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 PAPER_SAMPLES = 240_000
 """Training samples behind the paper's storage numbers (WaveFake, [INF] in paper.md 9.3)."""
 
-COLUMNS = ("feature", "mode", "shape", "bytes_per_clip_float32", "bytes_per_clip_stored", "n_samples",
-           "storage_float32_gb", "storage_stored_gb", "storage_ratio", "upstream_ms", "ours_ms",
-           "speedup", "peak_ram_mb", "clips_timed", "device")
+COLUMNS = ("feature", "mode", "shape", "storage_bytes_per_clip", "stored_bytes_per_clip", "n_samples",
+           "storage_float32_gb", "stored_gb", "storage_ratio", "loop_ms_per_clip", "batch_ms_per_clip",
+           "speedup", "peak_ram_mib", "clips_timed", "device")
 
 
-def peak_ram_mb(Y: np.ndarray, feature: str, mode: str = "array", device: str = "cpu") -> float:
-    """Peak MB allocated (tracemalloc) while extracting ``Y`` with our batched path."""
+def peak_ram_mib(Y: np.ndarray, feature: str, mode: str = "array", device: str = "cpu") -> float:
+    """Peak MiB allocated (tracemalloc) while extracting ``Y`` with our batched path."""
     extract_batch(Y[:2], feature, mode, device=device)
     tracemalloc.start()
     try:
@@ -54,11 +54,12 @@ def hardware_table(clips: int = 32, features=FEATURES, mode: str = "array", n_sa
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`: ``shape`` "TxF"; ``bytes_per_clip_float32`` = T*F*4,
-        ``bytes_per_clip_stored`` = T*F*2 (float16 cache); ``storage_*_gb`` = bytes per clip x
-        ``n_samples`` / 1e9; ``storage_ratio`` = stored / float32; ``upstream_ms``, ``ours_ms``
-        = extraction time per clip, ``speedup``; ``peak_ram_mb`` = peak allocation of our batch
-        extraction of ``clips_timed`` clips; ``device``.
+        Columns :data:`COLUMNS`: ``shape`` "TxF"; ``storage_bytes_per_clip`` = T*F*4 (float32,
+        the paper's measure), ``stored_bytes_per_clip`` = T*F*2 (our float16 cache);
+        ``storage_float32_gb`` / ``stored_gb`` = bytes per clip x ``n_samples`` / 1e9;
+        ``storage_ratio`` = stored / float32; ``loop_ms_per_clip`` = upstream loop,
+        ``batch_ms_per_clip`` = ours (extraction time per clip), ``speedup``; ``peak_ram_mib`` =
+        peak allocation (MiB) of our batch extraction of ``clips_timed`` clips; ``device``.
     """
     from idsd.progress import tqdm
 
@@ -69,11 +70,11 @@ def hardware_table(clips: int = 32, features=FEATURES, mode: str = "array", n_sa
         up = time_upstream(Y, f, mode)
         ours = time_ours(Y, f, mode, device)
         b32, b16 = T * F * 4, T * F * 2
-        rows.append({"feature": f, "mode": mode, "shape": f"{T}x{F}", "bytes_per_clip_float32": b32,
-                     "bytes_per_clip_stored": b16, "n_samples": n_samples,
-                     "storage_float32_gb": b32 * n_samples / 1e9, "storage_stored_gb": b16 * n_samples / 1e9,
-                     "storage_ratio": b16 / b32, "upstream_ms": 1e3 * up, "ours_ms": 1e3 * ours,
-                     "speedup": up / ours, "peak_ram_mb": peak_ram_mb(Y, f, mode, device),
+        rows.append({"feature": f, "mode": mode, "shape": f"{T}x{F}", "storage_bytes_per_clip": b32,
+                     "stored_bytes_per_clip": b16, "n_samples": n_samples,
+                     "storage_float32_gb": b32 * n_samples / 1e9, "stored_gb": b16 * n_samples / 1e9,
+                     "storage_ratio": b16 / b32, "loop_ms_per_clip": 1e3 * up, "batch_ms_per_clip": 1e3 * ours,
+                     "speedup": up / ours, "peak_ram_mib": peak_ram_mib(Y, f, mode, device),
                      "clips_timed": len(Y), "device": device})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -88,3 +89,34 @@ def write_hardware_table(df: pd.DataFrame, outputs) -> str:
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return str(path)
+
+
+def beside_paper(df: pd.DataFrame) -> pd.DataFrame:
+    """Our measurements next to the paper's (paper.md 9.3), one row per feature.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index feature; ``paper storage GB`` / ``ours float32 GB`` / ``ours stored GB`` (at the
+        paper's 240k samples), ``paper ms/clip`` (author's laptop) / ``upstream loop ms/clip`` /
+        ``ours ms/clip`` (this machine) / ``speedup``, ``paper RAM GB`` (training) /
+        ``ours extraction peak MiB``.
+    """
+    from idsd import paper_values
+
+    pv = paper_values.hardware()
+    d = df.set_index("feature")
+    scale = paper_values.HARDWARE_SAMPLES / d["n_samples"]
+    out = pd.DataFrame({
+        "paper storage GB": pv["storage_gb"],
+        "ours float32 GB": d["storage_float32_gb"] * scale,
+        "ours stored GB": d["stored_gb"] * scale,
+        "paper ms/clip": pv["extract_ms"],
+        "upstream loop ms/clip": d["loop_ms_per_clip"],
+        "ours ms/clip": d["batch_ms_per_clip"],
+        "speedup": d["speedup"],
+        "paper RAM GB": pv["ram_gb"],
+        "ours extraction peak MiB": d["peak_ram_mib"],
+    }).reindex([f for f in FEATURES if f in d.index])
+    out.index.name = "feature"
+    return out

@@ -231,7 +231,7 @@ class FastRenderer:
         spines = [s.get_visible() for s in ax.spines.values()]
         for s in ax.spines.values():
             s.set_visible(False)
-        mesh.set_cmap(ListedColormap(colors, N=n_cells))
+        mesh.set_cmap(ListedColormap(colors))
         mesh.set_norm(NoNorm())
         mesh.set_array(codes.reshape(self.shape).ravel())
         px = _rgba(canvas).astype(np.int64)
@@ -326,4 +326,76 @@ def images_from_raw(raw: np.ndarray, feature: str, fast: bool = True, progress: 
     out = np.empty((len(raw), *IMAGE_SHAPE), np.float32)
     for i in tqdm(range(len(raw)), desc=f"{feature} images", disable=not progress, leave=False):
         out[i] = to_model_input(render(raw[i], feature, **overrides))
+    return out
+
+
+def gallery(clips: dict, features, modes=("array", "db", "image")):
+    """Gallery figure: one row per (feature, mode), one column per clip (e.g. real vs fake).
+
+    Parameters
+    ----------
+    clips : dict
+        Column title -> clip, shape (32000,).
+    features : sequence of str
+    modes : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Array/db panels show the model input as an image (frequency up, time right; array mode
+        on a log colour scale, since the raw values span many decades); image panels show the
+        (640, 480) model input.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    from idsd.features import extract_batch
+
+    names = list(clips)
+    Y = np.stack([np.asarray(clips[k], np.float32) for k in names])
+    rows = [(f, m) for f in features for m in modes]
+    fig = Figure(figsize=(3.2 * len(names), 2.2 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(names), squeeze=False)
+    for r, (f, m) in enumerate(rows):
+        X = extract_batch(Y, f, m)
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            x = X[c]
+            if m == "array" and f != "mfcc":
+                pos = x[x > 0]
+                lo = float(pos.min()) if pos.size else 1e-12
+                ax.imshow(np.maximum(x, lo), origin="lower", aspect="auto", cmap="magma",
+                          norm=LogNorm(vmin=max(lo, x.max() * 1e-8) if x.max() > 0 else 1e-12,
+                                       vmax=max(x.max(), 1e-11)))
+            elif m == "image":
+                ax.imshow(x, cmap="gray", aspect="auto", vmin=0, vmax=1)
+            else:
+                ax.imshow(x, origin="lower", aspect="auto", cmap="magma" if f != "mfcc" else "coolwarm")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{f}\n{m} {x.shape[0]}x{x.shape[1]}", fontsize=8)
+    return fig
+
+
+def pick_clips(manifest, seed: int = 0, per_label: int = 1) -> dict:
+    """One (or ``per_label``) random 2-s fragment per label of a manifest, for galleries.
+
+    Returns
+    -------
+    dict
+        ``"<label> (<source>)"`` -> clip, shape (32000,) float32.
+    """
+    from idsd.audio import fit_length, fragments, load_audio
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label in ("real", "fake"):
+        rows = manifest[manifest["label"] == label]
+        for i in rng.permutation(len(rows))[:per_label]:
+            r = rows.iloc[int(i)]
+            frags = fragments(load_audio(r["path"]), pad=True)
+            out[f"{label} ({r.get('source', '')})"] = fit_length(frags[min(int(r["fragment"]), len(frags) - 1)])
     return out

@@ -679,7 +679,7 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
         rows = manifest[manifest["split"].isin(["train", "dev"])].reset_index(drop=True)
         for feature in features:
             bar.set_postfix_str(f"{corpus} {feature}")
-            fs = load_feature_set(rows, FeatureConfig(feature, mode), Path(outputs.cache) / "features",
+            fs = load_feature_set(rows, FeatureConfig(feature, mode), outputs.cache,
                                   progress=progress)
             cfg = replace(config, feature=feature, mode=mode)
             path = model_path(outputs, corpus, mode, cfg.name())

@@ -232,7 +232,7 @@ def test_nonfinite_features_rejected():
 def test_nan_loss_is_an_error_and_saves_no_model(tmp_path):
     X, y = toy(64, 0)
     X = X.astype(np.float32) * 1e4  # float32: finite input, but lr 1e30 makes the weights explode
-    cfg = TrainConfig("quick", epochs=1, learning_rate=1e30)
+    cfg = TrainConfig("quick", epochs=1, batch_size=16, learning_rate=1e30)
     with pytest.raises(TrainingError, match="NaN"):
         train_model((X, y), None, cfg, tmp_path / "nan_model.keras")
     assert not (tmp_path / "nan_model.keras").exists()

@@ -2,7 +2,7 @@
 
 DATASET is a corpus folder in a supported layout (read with
 :func:`idsd.datasets.build_manifest`) or a manifest CSV. Features come from the feature cache
-(``<outputs>/cache/features``); the ``train`` split trains and ``dev`` monitors. The model and
+(``<outputs>/cache/features/<config key>``); the ``train`` split trains and ``dev`` monitors. The model and
 its history / run record are written to ``<outputs>/models/<dataset>/<mode>/<RUN_NAME>.keras``
 unless ``--models`` says otherwise.
 """
@@ -84,7 +84,7 @@ def read_dataset(arg: str):
 
 
 def load_split(manifest, feature: str, mode: str, splits, out):
-    """Feature set of the manifest rows in ``splits`` from the cache ``<outputs>/cache/features``."""
+    """Feature set of the manifest rows in ``splits`` from the feature cache under ``<outputs>/cache``."""
     from idsd.cache import load_feature_set
     from idsd.features import FeatureConfig
 
@@ -92,7 +92,7 @@ def load_split(manifest, feature: str, mode: str, splits, out):
     if not len(rows):
         raise ValueError(f"the dataset has no fragments in split(s) {', '.join(splits)} "
                          f"(splits present: {', '.join(sorted(set(manifest['split'])))})")
-    return load_feature_set(rows, FeatureConfig(feature, mode), out.cache / "features")
+    return load_feature_set(rows, FeatureConfig(feature, mode), out.cache)
 
 
 def run(args) -> int:
