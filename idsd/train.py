@@ -13,9 +13,11 @@ Profiles (:data:`PROFILES`):
     the protocol above (500 epochs).
 ``cpu``
     the same protocol capped at :data:`CPU_EPOCHS` epochs, sized so that notebook 03's default
-    grid (7 features x 4 embedded training corpora of ~1,800 training fragments each) trains in
-    about 15 minutes on a 2-core CPU with TensorFlow (measured throughputs in
-    ``docs/benchmarks.md``, "Training").
+    grid (7 features x 4 embedded ``default`` training corpora of ~600-700 training fragments
+    each) trains in about 15 minutes on an idle 2-core CPU with TensorFlow: ~58 s per epoch of
+    the whole grid plus ~10 s of graph tracing per run (measured throughputs and the sizing in
+    ``docs/benchmarks.md``, "Training"). It is a compute compromise: on ``mini-for`` the models
+    are still improving at epoch 10 (see the same section).
 ``quick``
     2 epochs, for smoke runs and CI.
 
@@ -47,7 +49,7 @@ from idsd.model import build_model, pooling_settings, run_name
 
 log = logging.getLogger(__name__)
 
-CPU_EPOCHS = 8
+CPU_EPOCHS = 10
 """Epoch cap of the ``cpu`` profile (see the module docstring and docs/benchmarks.md)."""
 
 PROFILES: dict[str, dict] = {

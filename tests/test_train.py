@@ -248,3 +248,15 @@ def test_predict_rejects_wrong_input_shape(tf_run):
 def test_load_model_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model"):
         load_model(tmp_path / "nope.keras")
+
+
+def test_bench_train_cli_prints_samples_per_s(tmp_path, capsys):
+    from idsd.cli import main
+
+    rc = main(["bench", "train", "--feature", "chroma", "--steps", "2", "--warmup", "1", "--batch", "16",
+               "--json", str(tmp_path / "b.json")])
+    assert rc == 0
+    assert "samples/s" in capsys.readouterr().out
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["shape"] == [12, 126] and res["batch"] == 16 and res["steps"] == 2
+    assert res["samples_per_s"] > 0 and res["backend"] == keras.backend.backend()
