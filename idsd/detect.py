@@ -263,6 +263,61 @@ def find_model(model: str | os.PathLike | None = None,
     raise ModelNotFoundError(where, no_model_hint(outputs))
 
 
+def export_default_model(outputs: str | os.PathLike | Outputs, pair_metrics: pd.DataFrame,
+                         models: pd.DataFrame) -> Path:
+    """Install the detector that generalises best as the default ``idsd detect`` model.
+
+    The chosen model is the (training corpus, representation) whose mean EER over *every*
+    evaluation corpus of the study (in-domain and cross-dataset) is lowest; a detector for
+    arbitrary files should generalise, not just win in-domain. It is copied to
+    :func:`default_model_dir` with a model card whose threshold is the EER threshold of its own
+    development split.
+
+    Parameters
+    ----------
+    outputs : str, PathLike or Outputs
+        Outputs directory.
+    pair_metrics : pandas.DataFrame
+        :func:`idsd.evaluate.pair_metrics` rows: ``train_corpus, eval_corpus, run, feature, eer,
+        dev_threshold`` (one row per trained model and evaluation corpus).
+    models : pandas.DataFrame
+        :func:`idsd.evaluate.find_models` rows: ``train_corpus, mode, run, feature, pooling, path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The installed ``.keras`` file.
+    """
+    import shutil
+
+    if pair_metrics.empty or models.empty:
+        raise ValueError("no evaluated models to choose a default detect model from")
+    mean_eer = pair_metrics.groupby(["train_corpus", "run"])["eer"].mean().sort_values(kind="stable")
+    train_corpus, run = mean_eer.index[0]
+    own = pair_metrics[(pair_metrics["train_corpus"] == train_corpus) & (pair_metrics["run"] == run)
+                       & (pair_metrics["eval_corpus"] == train_corpus)]
+    src = models[(models["train_corpus"] == train_corpus) & (models["run"] == run)].iloc[0]
+    dest_dir = default_model_dir(outputs)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for old in dest_dir.glob("*.keras"):
+        old.unlink()
+        card_path(old).unlink(missing_ok=True)
+    dest = dest_dir / Path(src["path"]).name
+    shutil.copy2(src["path"], dest)
+    os.utime(dest)  # newest in the folder
+    write_model_card(
+        dest, feature=src["feature"], mode=src["mode"], pooling=src["pooling"], train_corpus=train_corpus,
+        threshold=float(own["dev_threshold"].iloc[0]) if len(own) else None,
+        dev_eer=None, source_model=str(src["path"]),
+        selection="lowest mean EER over every evaluation corpus of the study",
+        mean_eer_all_corpora=float(mean_eer.iloc[0]),
+        in_domain_eval_eer=float(own["eer"].iloc[0]) if len(own) else None,
+    )
+    log.info("default detect model: %s (trained on %s, mean EER %.3f over %d corpora)", dest.name,
+             train_corpus, mean_eer.iloc[0], pair_metrics["eval_corpus"].nunique())
+    return dest
+
+
 # --------------------------------------------------------------------------- input files
 
 

@@ -303,7 +303,7 @@ def _default_loader(out: Outputs):
         from idsd.cache import load_feature_set
         from idsd.features import FeatureConfig
 
-        fs = load_feature_set(manifest, FeatureConfig(feature, mode), out.cache / "features")
+        fs = load_feature_set(manifest, FeatureConfig(feature, mode), out.cache)
         if len(fs.rejected):
             log.warning("%d %s fragments rejected by feature extraction (listed in the cache)",
                         len(fs.rejected), feature)

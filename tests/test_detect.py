@@ -21,6 +21,7 @@ from idsd.detect import (
     collect_audio_files,
     decide,
     default_model_dir,
+    export_default_model,
     find_model,
     read_model_card,
     windows_frame,
@@ -297,3 +298,28 @@ def test_cli_default_model_from_outputs(model_path, tmp_path, write_clip, capsys
     doc = json.loads(capsys.readouterr().out)
     assert doc["detector"]["model"] == str(d / model_path.name)
     assert doc["files"][0]["windows"] == 2
+
+
+def test_export_default_model_picks_best_generaliser(tmp_path):
+    out = Outputs(tmp_path / "out").make()
+    models, rows = [], []
+    for corpus in ("a", "b"):
+        for feature in ("mel", "mfcc"):
+            path = out.models / corpus / "array" / f"{feature}_avg_10.keras"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f"{corpus}-{feature}".encode())
+            models.append(dict(train_corpus=corpus, mode="array", run=f"{feature}_avg_10", feature=feature,
+                               pooling="avg", path=str(path)))
+            for ev in ("a", "b"):
+                # b/mel is best in-domain (0.0) but a/mfcc has the lowest mean over both corpora
+                eer = {("a", "mfcc"): 0.1, ("b", "mel"): 0.0 if ev == "b" else 0.5}.get((corpus, feature), 0.3)
+                rows.append(dict(train_corpus=corpus, eval_corpus=ev, run=f"{feature}_avg_10", feature=feature,
+                                 eer=eer, dev_threshold=0.42 if ev == corpus else 0.9))
+    old = default_model_dir(out) / "stale_avg_10.keras"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old")
+    dest = export_default_model(out, pd.DataFrame(rows), pd.DataFrame(models))
+    assert dest.read_bytes() == b"a-mfcc" and not old.exists()
+    card = read_model_card(dest)
+    assert card["feature"] == "mfcc" and card["train_corpus"] == "a" and card["threshold"] == pytest.approx(0.42)
+    assert find_model(None, out) == dest

@@ -139,7 +139,7 @@ def render_table(results, errors, info: dict, per_window: bool = False) -> str:
         f"Score     {info['score']}",
         "          per file: mean of the 2-s window scores weighted by the audio in each window "
         "(last window zero-padded); min/max over windows",
-        f"Decision  real if P(real) >= {info['threshold']:.4g}, else fake  [{info['threshold_source']}]",
+        f"Decision  real if P(real) > {info['threshold']:.4g}, else fake  [{info['threshold_source']}]",
         "",
     ]
     if per_window:
