@@ -101,8 +101,8 @@ for nb in "${NOTEBOOKS[@]}"; do
   args=(-k python3 -p quick "$QUICK" -p outputs_dir "$OUTDIR" --log-output --no-progress-bar)
   [ -n "$DATA" ] && args+=(-p data_root "$DATA")
   t0=$(date +%s)
-  if ! "$PY" -m papermill "$nb" "$OUTDIR/notebooks/$name.ipynb" "${args[@]}" \
-        > "$OUTDIR/notebooks/logs/$name.log" 2>&1; then
+  if ! "$PY" -m idsd.stage "$nb" "$OUTDIR/notebooks/$name.ipynb" "$OUTDIR/notebooks/logs/$name.log" \
+        "$OUTDIR/notebooks/timings.csv" -- "${args[@]}"; then
     tail -n 40 "$OUTDIR/notebooks/logs/$name.log" >&2
     echo "run_all.sh: notebook $nb failed; see $OUTDIR/notebooks/$name.ipynb and $OUTDIR/notebooks/logs/$name.log" >&2
     exit 1
@@ -111,4 +111,8 @@ for nb in "${NOTEBOOKS[@]}"; do
   echo "$name $h" >> "$STATE.tmp" && mv "$STATE.tmp" "$STATE"
   echo "   done in $(( $(date +%s) - t0 )) s"
 done
-echo "== all stages done in $(( $(date +%s) - START )) s; outputs in $OUTDIR/"
+echo "== all stages done in $(( $(date +%s) - START )) s; outputs in $OUTDIR/ (stage timings: $OUTDIR/notebooks/timings.csv)"
+# A complete default run publishes its results into the README (docs/results/ + the results block).
+if [ "$QUICK" = False ] && [ -z "$ONLY$FROM$DATA" ] && [ "$OUTDIR" = outputs ]; then
+  "$PY" -m idsd.readme "$OUTDIR"
+fi

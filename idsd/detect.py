@@ -600,7 +600,7 @@ class Detector:
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "score": SCORE_MEANING,
-            "decision": f"real if score >= {self.threshold:.4g}, else fake",
+            "decision": f"real if score > {self.threshold:.4g}, else fake",
             "aggregation": AGGREGATION,
             "window_s": CLIP_SAMPLES / SAMPLE_RATE,
             "sample_rate": SAMPLE_RATE,

@@ -26,7 +26,7 @@ _idsd_req_hash() {  # $1 = 1 to include the test tools
 _idsd_env_ok() {
   # An already active environment is "suitable" when it imports idsd from this checkout
   # and has the pinned TensorFlow/Keras/librosa/papermill.
-  "$1" - "$IDSD_REPO" <<'PY' >/dev/null 2>&1
+  "$1" - "$IDSD_REPO" "${IDSD_DEV:-0}" <<'PY' >/dev/null 2>&1
 import sys, pathlib, importlib.metadata as md
 import idsd
 assert pathlib.Path(idsd.__file__).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve()
@@ -38,14 +38,19 @@ for line in open(pathlib.Path(sys.argv[1]) / "requirements.txt"):
         pins[name.lower()] = ver
 for name in ("tensorflow-cpu", "keras", "librosa", "papermill"):
     assert md.version(name) == pins[name], name
+if sys.argv[2] == "1":
+    import pytest, ruff  # noqa: F401  (the test tools)
 PY
 }
 
 idsd_python_env() {
   local venv="$IDSD_REPO/.venv" stamp hash
-  if [ -n "${VIRTUAL_ENV:-}" ] && [ "$VIRTUAL_ENV" != "$venv" ] && _idsd_env_ok "$(command -v python)"; then
-    PY="$(command -v python)"
-    _idsd_log "using the active environment $VIRTUAL_ENV"
+  local active
+  active="$(command -v python || true)"
+  # An activated venv or conda env that already has the pins and this checkout's idsd is used as is.
+  if [ -n "$active" ] && [ "$(dirname "$active")" != "$venv/bin" ] && _idsd_env_ok "$active"; then
+    PY="$active"
+    _idsd_log "using the active environment ($(dirname "$(dirname "$active")"))"
   else
     PY="$venv/bin/python"
     # A stamp per requirement set: the runtime set is satisfied by a dev install too.

@@ -1,0 +1,110 @@
+"""The whole study at smoke scale: ./run_all.sh --quick runs notebooks 01-07 with papermill.
+
+Asserts that every table and figure the README and the paper tables rely on was written, and
+that the metrics are in valid ranges (values themselves are not pinned: tiny data, few epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from idsd.paths import NOTEBOOKS, ROOT, Outputs
+from idsd.study import Study
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+TABLES = [
+    "data_counts", "shortcut_audit", "training_runs", "eval_metrics", "in_domain_eer", "in_domain_eer_vs_paper",
+    "cross_dataset_pairs", "cross_dataset_by_feature", "cross_dataset_by_eval_corpus", "per_source_eer",
+    "robustness_eer", "learning_curve_eer", "learning_curve_vs_paper", "hardware", "hardware_vs_paper",
+]
+FIGURES = [
+    "data_distributions", "spectrogram_gallery", "learning_curves_training", "in_domain_eer", "cross_dataset_eer",
+    "per_source_eer", "robustness_eer", "learning_curve", "hardware_requirements",
+]
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory) -> Outputs:
+    base = tmp_path_factory.mktemp("study") / "outputs"
+    env = dict(os.environ, IDSD_SKIP_APT="1")
+    proc = subprocess.run([str(ROOT / "run_all.sh"), "--quick", "--outputs", str(base)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return Outputs(base)
+
+
+def test_every_notebook_ran(quick_study):
+    for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        assert (quick_study.notebooks / nb.name).is_file(), nb.name
+        assert (quick_study.notebooks / "logs" / f"{nb.stem}.log").is_file()
+
+
+def test_study_index_and_data(quick_study):
+    study = Study.load(quick_study)
+    assert study.quick and len(study.train_corpora) == 4
+    modified = study.modified(quick_study)
+    assert modified is not None and modified["condition"].nunique() == 16
+    for name in study.eval_corpora:
+        m = study.manifest(quick_study, name)
+        assert set(m["split"]) == {"train", "dev", "eval"} and set(m["target"]) == {0, 1}
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_tables_written(quick_study, name):
+    for ext in ("csv", "md", "tex"):
+        path = quick_study.tables / f"{name}.{ext}"
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert len(pd.read_csv(quick_study.tables / f"{name}.csv")) > 0
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figures_written(quick_study, name):
+    for ext in ("png", "pdf"):
+        path = quick_study.figures / f"{name}.{ext}"
+        assert path.is_file() and path.stat().st_size > 1000, path
+
+
+def test_metrics_in_valid_ranges(quick_study):
+    pm = pd.read_csv(quick_study.tables / "eval_metrics.csv")
+    for col in ("eer", "auc", "accuracy", "min_dcf"):
+        assert pm[col].between(0, 1).all(), col
+    assert (pm["cllr"] >= 0).all() and (pm["act_dcf"] >= 0).all()
+    for name in ("in_domain_eer", "robustness_eer", "learning_curve_eer"):
+        df = pd.read_csv(quick_study.tables / f"{name}.csv").select_dtypes("number")
+        eer_cols = [c for c in df if c not in ("subset", "n_train")]
+        assert df[eer_cols].stack().between(0, 1).all(), name
+    lc = pd.read_csv(quick_study.tables / "learning_curve_eer.csv")
+    assert lc["n_train"].is_monotonic_increasing
+    hw = pd.read_csv(quick_study.tables / "hardware.csv")
+    assert (hw["storage_gb_at_240k"] > 0).all() and (hw["extract_ms"] > 0).all()
+
+
+def test_paper_values_beside_ours(quick_study):
+    t = pd.read_csv(quick_study.tables / "in_domain_eer_vs_paper.csv").set_index("feature")
+    assert t.loc["mel", "paper (F2S)"] == pytest.approx(0.0559)
+    assert "ours (mini-for)" in t.columns
+    results = (quick_study.tables / "results.md").read_text()
+    assert "paper (F2S)" in results and "mini-for" in results
+
+
+def test_default_detect_model_scores_a_file(quick_study, tmp_path):
+    t = np.arange(16000 * 3) / 16000
+    wav = tmp_path / "probe.wav"
+    sf.write(wav, 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    exe = Path(sys.executable).with_name("idsd")
+    proc = subprocess.run([str(exe), "detect", str(wav), "--outputs", str(quick_study.base), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    (entry,) = report["files"]
+    assert 0.0 <= entry["score"] <= 1.0 and entry["decision"] in ("real", "fake")
