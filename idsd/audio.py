@@ -23,6 +23,16 @@ from idsd.errors import AudioError
 log = logging.getLogger(__name__)
 
 
+def _existing_file(path: str | os.PathLike) -> str:
+    """``path`` as a string; AudioError when it is missing or empty."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file")
+    return path
+
+
 def _decode_ffmpeg(path: str) -> tuple[np.ndarray, int]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -57,11 +67,7 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     AudioError
         Missing, empty, corrupt or non-audio file; no samples after decoding.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file")
+    path = _existing_file(path)
     try:
         y, file_sr = sf.read(path, dtype="float32", always_2d=True)
         y = y.mean(axis=1)
@@ -151,11 +157,7 @@ def audio_info(path: str | os.PathLike) -> dict:
     AudioError
         Missing, empty or unreadable header (formats only ffmpeg reads raise too).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file")
+    path = _existing_file(path)
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

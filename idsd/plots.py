@@ -83,6 +83,16 @@ def _curves(curves: Mapping[str, tuple]) -> list[tuple[str, np.ndarray, np.ndarr
     return out
 
 
+def _square_axes(ax=None):
+    """``(figure, axes)``: a new 6x5.5-inch figure in the workbook style, or ``ax`` and its figure."""
+    import matplotlib.pyplot as plt
+
+    set_style()
+    if ax is None:
+        return plt.subplots(figsize=(6, 5.5))
+    return ax.figure, ax
+
+
 def det_plot(curves: Mapping[str, tuple], title: str, ax=None):
     """DET curves on probit (normal-deviate) axes, with each curve's EER point.
 
@@ -97,13 +107,7 @@ def det_plot(curves: Mapping[str, tuple], title: str, ax=None):
     -------
     Figure
     """
-    import matplotlib.pyplot as plt
-
-    set_style()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 5.5))
-    else:
-        fig = ax.figure
+    fig, ax = _square_axes(ax)
     lim = metrics.probit([DET_TICKS[0], DET_TICKS[-1]])
     for label, b, s in _curves(curves):
         d = metrics.det_curve(b, s)
@@ -141,13 +145,7 @@ def roc_plot(curves: Mapping[str, tuple], title: str, ax=None):
     -------
     Figure
     """
-    import matplotlib.pyplot as plt
-
-    set_style()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 5.5))
-    else:
-        fig = ax.figure
+    fig, ax = _square_axes(ax)
     for label, b, s in _curves(curves):
         r = metrics.roc_points(b, s)
         ax.plot(r["fpr"], r["tpr"], label=f"{label} (AUC {metrics.roc_auc(b, s):.3f})")

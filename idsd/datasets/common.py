@@ -61,6 +61,23 @@ def walk_files(root: str | os.PathLike) -> list[str]:
     return out
 
 
+def audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]],
+                reason: str = "not an audio file name"):
+    """Yield the audio files under ``root`` (:func:`walk_files` order); list the others in ``rejected``.
+
+    Parameters
+    ----------
+    root : str or PathLike
+    rejected : list of (file, reason)
+        Files whose name is not an audio/video container are appended here with ``reason``.
+    """
+    for path in walk_files(root):
+        if is_audio_name(path):
+            yield path
+        else:
+            rejected.append((path, reason))
+
+
 def _check_one(entry: Entry, pad: bool, verify: bool) -> tuple[Entry, int, float, list[str]]:
     """Decode (or read the header of) one file; return (entry, n_fragments, duration, notes)."""
     notes: list[str] = []

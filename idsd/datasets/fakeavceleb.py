@@ -19,7 +19,7 @@ import os
 
 import pandas as pd
 
-from idsd.datasets.common import Entry, is_audio_name, walk_files
+from idsd.datasets.common import Entry, audio_files
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,7 @@ def list_entries(root: str, include_fake_video: bool = False) -> tuple[list[Entr
         d = os.path.join(base, cat)
         if not os.path.isdir(d):
             continue
-        for path in walk_files(d):
-            if not is_audio_name(path):
-                rejected.append((path, "not an audio/video file name"))
-                continue
+        for path in audio_files(d, rejected, "not an audio/video file name"):
             rel = os.path.relpath(path, base).replace(os.sep, "/")
             speaker = next((p for p in rel.split("/") if p.startswith("id")), "unknown")
             source = "bonafide" if label == "real" else methods.get(rel, cat)

@@ -15,7 +15,7 @@ import os
 
 import pandas as pd
 
-from idsd.datasets.common import Entry, is_audio_name, walk_files
+from idsd.datasets.common import Entry, audio_files
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,7 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
             d = os.path.join(root, folder, label_dir)
             if not os.path.isdir(d):
                 continue
-            for path in walk_files(d):
-                if not is_audio_name(path):
-                    rejected.append((path, "not an audio file name"))
-                    continue
+            for path in audio_files(d, rejected):
                 m = meta.get(os.path.normpath(path), {})
                 source = m.get("source") or ("bonafide" if label == "real" else "for-tts")
                 entries.append(Entry(path, split, label, source=source, speaker=m.get("speaker") or "unknown"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from idsd.datasets.common import Entry, hash_split, is_audio_name, walk_files
+from idsd.datasets.common import Entry, audio_files, hash_split
 
 SPLIT_NAMES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
                "development": "dev", "testing": "dev", "eval": "eval", "test": "eval", "evaluation": "eval",
@@ -54,10 +54,7 @@ def list_entries(root: str, unsplit: str = "eval") -> tuple[list[Entry], list[tu
             d = os.path.join(base, label)
             if not os.path.isdir(d):
                 continue
-            for path in walk_files(d):
-                if not is_audio_name(path):
-                    rejected.append((path, "not an audio file name"))
-                    continue
+            for path in audio_files(d, rejected):
                 rel = os.path.relpath(path, d).split(os.sep)
                 sub = rel[0] if len(rel) > 1 else None
                 s = hash_split(os.path.basename(path)) if split == "hash" else split

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 
-from idsd.datasets.common import Entry, hash_split, is_audio_name, walk_files
+from idsd.datasets.common import Entry, audio_files, hash_split, walk_files
 
 FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -57,10 +57,7 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         d = os.path.join(gen, source)
         if not os.path.isdir(d):
             continue
-        for path in walk_files(d):
-            if not is_audio_name(path):
-                rejected.append((path, "not an audio file name"))
-                continue
+        for path in audio_files(d, rejected):
             utt = utterance_id(path)
             entries.append(Entry(path, hash_split(utt, FRACTIONS, "wavefake"), "fake", source=source,
                                  speaker=_speaker(source, utt)))
