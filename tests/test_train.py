@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +18,7 @@ keras = pytest.importorskip("keras")
 
 from idsd.train import (  # noqa: E402
     BATCH_SIZES,
+    CPU_BATCH_SIZE,
     CPU_EPOCHS,
     ArrayBatches,
     TrainConfig,
@@ -144,6 +146,10 @@ def test_profiles():
     assert paper.resolved_batch_size("array") == 128 and paper.resolved_batch_size("image") == 32
     assert BATCH_SIZES == {"array": 128, "db": 128, "image": 32}
     assert TrainConfig.from_profile("cpu").max_epochs == CPU_EPOCHS < 500
+    cpu = TrainConfig.from_profile("cpu")
+    assert cpu.resolved_batch_size("array") == CPU_BATCH_SIZE == 32 and cpu.resolved_batch_size("image") == 32
+    assert TrainConfig.from_profile("cpu", batch_size=128).resolved_batch_size("array") == 128
+    assert TrainConfig.from_profile("quick").resolved_batch_size("db") == 128
     assert TrainConfig.from_profile("quick").max_epochs <= 2
     assert TrainConfig.from_profile("cpu", epochs=3).max_epochs == 3
     assert TrainConfig.from_profile("paper", epochs=None).max_epochs == 500
@@ -260,3 +266,29 @@ def test_bench_train_cli_prints_samples_per_s(tmp_path, capsys):
     res = json.loads((tmp_path / "b.json").read_text())
     assert res["shape"] == [12, 126] and res["batch"] == 16 and res["steps"] == 2
     assert res["samples_per_s"] > 0 and res["backend"] == keras.backend.backend()
+
+
+def test_train_grid_resumes_and_retrains_when_inputs_change(outputs, manifest_factory):
+    """An interrupted grid resumes: a saved run with the same fingerprint is reused, not retrained."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow run")
+    from idsd.study import CorpusEntry, Study
+    from idsd.train import train_grid
+
+    manifest = manifest_factory({"train": 6, "dev": 2, "eval": 2}, dataset="toy")
+    (outputs.manifests / "toy.csv").parent.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(outputs.manifests / "toy.csv", index=False)
+    study = Study(source="embedded", corpora=[CorpusEntry("toy", "manifests/toy.csv")])
+    config = TrainConfig.from_profile("quick", epochs=1, seed=0, verbose=0)
+    first = train_grid(outputs, study, features=["mfcc"], config=config, progress=False)
+    model = Path(first.loc[0, "model_path"])
+    stamp = model.stat().st_mtime_ns
+    again = train_grid(outputs, study, features=["mfcc"], config=config, progress=False)
+    assert model.stat().st_mtime_ns == stamp  # reused, not retrained
+    assert again.loc[0, "name"] == first.loc[0, "name"] and again.loc[0, "n_train"] == 12
+    changed = TrainConfig.from_profile("quick", epochs=1, seed=1, verbose=0)  # another seed: a new model
+    train_grid(outputs, study, features=["mfcc"], config=changed, progress=False)
+    assert model.stat().st_mtime_ns != stamp
+    stamp = model.stat().st_mtime_ns
+    train_grid(outputs, study, features=["mfcc"], config=changed, progress=False, retrain=True)
+    assert model.stat().st_mtime_ns != stamp
