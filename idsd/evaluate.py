@@ -748,13 +748,16 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
     load = load or _default_loader(out)
     if train is None:
         from idsd.model import run_name as _run_name
+        from idsd.train import ModelPool
+
+        pool = ModelPool()  # the subsets of one representation share one compiled model (no re-tracing)
 
         def train(tr, dv, feature, out_path):
             from idsd.train import TrainConfig, train_model
 
             cfg = TrainConfig(profile=profile, epochs=epochs, feature=feature, mode=mode, pooling=pooling,
                               seed=seed, verbose=0)
-            return train_model(tr, dv, cfg, out_path,
+            return train_model(tr, dv, cfg, out_path, pool=pool,
                                extra_record={"train_corpus": corpus, "learning_curve": True})
         name_of = lambda f: _run_name(f, pooling)  # noqa: E731
     else:

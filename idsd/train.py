@@ -376,6 +376,49 @@ def _make_monitor():
 
 
 # ----------------------------------------------------------------------------------------- train
+class ModelPool:
+    """Compiled detectors kept for reuse by later runs with the same architecture, seed and optimizer.
+
+    Building a detector is cheap, but its first training step traces the backend's training graph:
+    ~10 s per new model with TensorFlow on the 2-core CPU, more than training one of the learning
+    curve's small subsets takes. Runs that share a :meth:`key` (input shape, pooling, precision,
+    learning rate, XLA setting, seed; the learning curve's subsets of one representation) reuse one
+    compiled model. Before each reuse every variable of the model (weights, BatchNorm statistics,
+    dropout seed states) and of its optimizer (moments, iteration count, learning rate) is restored
+    to its value right after the first build, which is the state a fresh build with the same seed
+    starts from, so a reused run trains like a fresh one (``tests/test_train.py``).
+    """
+
+    def __init__(self):
+        self._entries: dict[tuple, tuple] = {}
+
+    @staticmethod
+    def key(input_shape, config: TrainConfig) -> tuple:
+        """What must agree for two runs to share a compiled model."""
+        return (tuple(int(s) for s in input_shape), config.pooling, config.pool_size, config.strides,
+                config.bf16, float(config.learning_rate), str(config.jit_compile), int(config.seed),
+                keras.backend.backend())
+
+    def get(self, key: tuple, build) -> keras.Model:
+        """The pooled model for ``key`` reset to its initial state, or ``build()`` (compiled) pooled now."""
+        if key not in self._entries:
+            model = build()
+            model.optimizer.build(model.trainable_variables)
+            snapshot = ([keras.ops.convert_to_numpy(v) for v in model.variables],
+                        [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+            self._entries[key] = (model, snapshot)
+            return model
+        model, (model_values, optimizer_values) = self._entries[key]
+        for variable, value in zip(model.variables, model_values, strict=True):
+            variable.assign(value)
+        for variable, value in zip(model.optimizer.variables, optimizer_values, strict=True):
+            variable.assign(value)
+        return model
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def _resolve_out(out_path, name: str) -> Path:
     p = Path(out_path)
     if p.suffix == ".keras":
@@ -404,7 +447,7 @@ def _json_default(o):
 
 
 def train_model(train, dev, config: TrainConfig | None = None, out_path: str | os.PathLike | None = None,
-                extra_record: dict | None = None) -> dict:
+                extra_record: dict | None = None, pool: ModelPool | None = None) -> dict:
     """Train the three-tower TCN on ``train``, monitoring ``dev``, and save the run.
 
     Parameters
@@ -422,6 +465,9 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
         history CSV and the run record JSON are written next to it. None: nothing is saved.
     extra_record : dict, optional
         Merged into the run record (e.g. ``{"train_corpus": ...}``).
+    pool : ModelPool, optional
+        Reuse a compiled model of an earlier run with the same :meth:`ModelPool.key`, reset to its
+        initial state (saves the graph tracing); None builds a new model.
 
     Returns
     -------
@@ -482,15 +528,18 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     batch = config.resolved_batch_size(mode)
     cw = balanced_class_weights(ytr) if config.class_weight else None
 
-    prev_policy = keras.config.dtype_policy()
-    try:
-        if config.bf16:
-            keras.config.set_dtype_policy("mixed_bfloat16")
-        model = build_model(tuple(Xtr.shape[1:]), config.pooling, config.pool_size, config.strides,
-                            name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
-    finally:
-        keras.config.set_dtype_policy(prev_policy)
-    compile_model(model, config.learning_rate, config.jit_compile)
+    def build():
+        prev_policy = keras.config.dtype_policy()
+        try:
+            if config.bf16:
+                keras.config.set_dtype_policy("mixed_bfloat16")
+            model = build_model(tuple(Xtr.shape[1:]), config.pooling, config.pool_size, config.strides,
+                                name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+        finally:
+            keras.config.set_dtype_policy(prev_policy)
+        return compile_model(model, config.learning_rate, config.jit_compile)
+
+    model = build() if pool is None else pool.get(ModelPool.key(Xtr.shape[1:], config), build)
 
     train_ds = ArrayBatches(Xtr, ytr, batch, shuffle=True, seed=config.seed, class_weight=cw)
     dev_ds = ArrayBatches(Xdv, ydv, batch) if Xdv is not None else None

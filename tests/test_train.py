@@ -292,3 +292,23 @@ def test_train_grid_resumes_and_retrains_when_inputs_change(outputs, manifest_fa
     stamp = model.stat().st_mtime_ns
     train_grid(outputs, study, features=["mfcc"], config=changed, progress=False, retrain=True)
     assert model.stat().st_mtime_ns != stamp
+
+
+def test_pooled_model_trains_like_a_fresh_one(tmp_path):
+    """A ModelPool reuse starts from the fresh-build state: same history and weights as a new model."""
+    from idsd.train import ModelPool
+
+    config = TrainConfig.from_profile("quick", epochs=2, seed=3, feature="toy", verbose=0)
+    data, dev = toy(96, 5), toy(32, 6)
+    fresh = train_model(data, dev, config)
+    pool = ModelPool()
+    dirty = train_model(toy(160, 7), dev, config, pool=pool)  # first use: builds, then trains on other data
+    reused = train_model(data, dev, config, pool=pool)
+    assert len(pool) == 1 and reused["model"] is dirty["model"]
+    for col in ("loss", "val_loss", "accuracy"):
+        np.testing.assert_allclose(reused["history"][col], fresh["history"][col], rtol=1e-4, atol=1e-6)
+    for a, b in zip(reused["model"].weights, fresh["model"].weights, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-4, atol=1e-5)
+    other = TrainConfig.from_profile("quick", epochs=1, seed=4, feature="toy", verbose=0)
+    train_model(data, None, other, pool=pool)  # another seed: another model
+    assert len(pool) == 2
