@@ -520,7 +520,10 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
     files += f
     sections.append(("4. Hardware requirements and speed", "Storage = float32 size of one clip's features "
                      f"projected to {P.HARDWARE_SAMPLES:,} clips (the paper's WaveFake training set); extraction "
-                     "time per 2-s clip on this machine; peak RAM while training (paper.md 9.3).",
+                     "time per 2-s clip on this machine; peak RAM while training = peak resident memory of the "
+                     "training kernel, which trains the whole grid in one process in paper order, so the value "
+                     "grows along the grid and bounds each representation's need rather than isolating it "
+                     "(paper.md 9.3).",
                      t.get("hardware_vs_paper", pd.DataFrame())))
 
     t, f = write_robustness(scores, outputs, study.modified_base)
