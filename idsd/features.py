@@ -427,7 +427,7 @@ def _iirt_fast(Y: np.ndarray, hop: int = 256, win_length: int = 1024) -> np.ndar
         a = scipy.fft.ifft(A, axis=-1, overwrite_x=True)  # baseband analytic signal * N / L
         e = a.real * a.real + a.imag * a.imag
         e *= np.float32(0.5 * (L / IIRT_NFFT) ** 2)
-        out[:, g["bands"]] = (e.reshape(n * k, L) @ g["B"]).reshape(n, k, -1)
+        out[:, g["bands"]] = np.matmul(e, g["B"])  # per clip: see _apply_fb
     return out
 
 
@@ -511,10 +511,12 @@ def _tunings(P: np.ndarray, n_chroma: int, n_fft: int) -> np.ndarray:
 
 
 def _apply_fb(W: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """Filterbank ``W`` (K, n_bins) applied to P (n, frames, n_bins) -> (n, K, frames), one GEMM."""
-    n, t, b = P.shape
-    out = P.reshape(n * t, b) @ np.ascontiguousarray(W.T)  # a transposed view hits a slow BLAS path
-    return np.ascontiguousarray(out.reshape(n, t, -1).transpose(0, 2, 1))
+    """Filterbank ``W`` (K, n_bins) applied to P (n, frames, n_bins) -> (n, K, frames), one GEMM per clip."""
+    # One GEMM per clip (a stacked matmul), never one GEMM over the whole chunk: BLAS kernels
+    # round differently with the number of rows, and a clip's features must not depend on which
+    # clips share its batch (the cache resumes and extends with other batch compositions).
+    out = np.matmul(np.ascontiguousarray(P), np.ascontiguousarray(W.T))  # a transposed view hits a slow path
+    return np.ascontiguousarray(out.transpose(0, 2, 1))
 
 
 def _normalize_inf(C: np.ndarray) -> np.ndarray:
@@ -598,16 +600,18 @@ CHUNK = 8
 def _run_chunks(fn, Y: np.ndarray, threads: int, chunk: int = CHUNK):
     """Apply ``fn`` to chunks of ``chunk`` clips on ``threads`` threads, results in order.
 
-    BLAS is limited to one thread meanwhile (our threads already use every core).
+    BLAS is limited to one thread (our threads already use every core).
     """
     from threadpoolctl import threadpool_limits
 
     parts = [Y[a:a + chunk] for a in range(0, len(Y), chunk)]
-    if threads <= 1 or len(parts) == 1:
-        res = [fn(p) for p in parts]
-    else:
-        with threadpool_limits(1), ThreadPoolExecutor(min(threads, len(parts))) as ex:
-            res = list(ex.map(fn, parts))
+    # BLAS stays single-threaded on every path, so that results do not depend on the thread count.
+    with threadpool_limits(1):
+        if threads <= 1 or len(parts) == 1:
+            res = [fn(p) for p in parts]
+        else:
+            with ThreadPoolExecutor(min(threads, len(parts))) as ex:
+                res = list(ex.map(fn, parts))
     if isinstance(res[0], dict):
         return {k: np.concatenate([r[k] for r in res]) for k in res[0]}
     return np.concatenate(res)
