@@ -55,18 +55,21 @@ SCORE_COLUMNS = ("path", "fragment", "dataset", "split", "label", "target", "sou
                  "condition", "score")
 """Columns of a score file, in order."""
 
-KEY_COLUMNS = ("train_corpus", "eval_corpus", "mode", "run", "feature", "pooling")
+KEY_COLUMNS = ("train_corpus", "eval_corpus", "mode", "run", "feature", "pooling", "seed")
 """Columns :func:`collect_scores` adds from the score file's location."""
 
 MODIFIED = "modified"
 """Evaluation-corpus name of the modified-speech set in score paths."""
+
+BASELINE_MODE = "baseline"
+"""``mode`` level of the baselines' score files: ``scores/<train>/<eval>/baseline/<name>.csv``."""
 
 LEARNING_CURVE = "learning_curve"
 """Folder of the learning-curve scores and models (under scores/ and models/)."""
 
 TOTAL = "Total"
 
-_RUN_RE = re.compile(r"^(?P<feature>[a-z0-9]+)_(?P<pooling>[a-z]+)_(?P<setting>[0-9]+)$")
+_RUN_RE = re.compile(r"^(?P<feature>[a-z0-9]+)_(?P<pooling>[a-z]+)_(?P<setting>[0-9]+)(?:-seed(?P<seed>[0-9]+))?$")
 
 
 # =========================================================================== score files
@@ -165,14 +168,17 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def parse_run_name(run: str) -> dict[str, str]:
-    """``"mel_avg_10"`` -> ``{"feature": "mel", "pooling": "avg", "setting": "10"}``.
+    """``"mel_avg_10"`` -> ``{"feature": "mel", "pooling": "avg", "setting": "10", "seed": 0}``.
 
-    Names that do not follow ``<feature>_<pooling>_<setting>`` give ``feature = run``.
+    A ``-seed<k>`` suffix (extra training seeds) gives ``seed = k``. Names that do not follow
+    ``<feature>_<pooling>_<setting>`` give ``feature = run``.
     """
     m = _RUN_RE.match(run)
     if m:
-        return m.groupdict()
-    return {"feature": run.split("_")[0] if "_" in run else run, "pooling": "", "setting": ""}
+        d = m.groupdict()
+        d["seed"] = int(d["seed"] or 0)
+        return d
+    return {"feature": run.split("_")[0] if "_" in run else run, "pooling": "", "setting": "", "seed": 0}
 
 
 def collect_scores(out: Outputs, include_modified: bool = True) -> pd.DataFrame:
@@ -197,7 +203,7 @@ def collect_scores(out: Outputs, include_modified: bool = True) -> pd.DataFrame:
         df = read_scores(path)
         info = parse_run_name(path.stem)
         for k, v in (("train_corpus", train), ("eval_corpus", ev), ("mode", mode), ("run", path.stem),
-                     ("feature", info["feature"]), ("pooling", info["pooling"])):
+                     ("feature", info["feature"]), ("pooling", info["pooling"]), ("seed", info["seed"])):
             df.insert(0, k, v)
         frames.append(df)
     cols = list(KEY_COLUMNS) + list(SCORE_COLUMNS)
@@ -287,8 +293,8 @@ def find_models(out: Outputs, train_corpora: Iterable[str] | None = None, mode: 
             continue
         info = parse_run_name(p.stem)
         rows.append({"train_corpus": train, "mode": md, "run": p.stem, "feature": info["feature"],
-                     "pooling": info["pooling"], "path": str(p)})
-    df = pd.DataFrame(rows, columns=["train_corpus", "mode", "run", "feature", "pooling", "path"])
+                     "pooling": info["pooling"], "seed": info["seed"], "path": str(p)})
+    df = pd.DataFrame(rows, columns=["train_corpus", "mode", "run", "feature", "pooling", "seed", "path"])
     if train_corpora is not None:
         df = df[df["train_corpus"].isin(list(train_corpora))]
     if mode is not None:
@@ -388,6 +394,47 @@ def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.Da
                              "run": r.run, "path": str(path), "n": int(idx.size), "written": True})
             del X
     return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "mode", "run", "path", "n", "written"])
+
+
+def score_baselines(out: Outputs, study, kinds: Sequence[str] = ("lfcc-gmm", "bands-lr"),
+                    train_corpora: Iterable[str] | None = None, overwrite: bool = False, seed: int = 0,
+                    progress: bool = True) -> pd.DataFrame:
+    """Fit the baselines (:mod:`idsd.baselines`) on each training corpus and score the same trials
+    as the detector: the corpus's own ``dev`` and ``eval`` splits and every other corpus's ``eval``.
+
+    Score files: ``<outputs>/scores/<train_corpus>/<eval_corpus>/baseline/<kind>.csv``
+    (``mode = "baseline"``, ``run = feature = kind``). Existing files are kept unless ``overwrite``.
+
+    Returns
+    -------
+    DataFrame
+        One row per score file: ``train_corpus, eval_corpus, run, path, n, written``.
+    """
+    from idsd import baselines
+
+    corpora = list(train_corpora) if train_corpora is not None else list(study.train_corpora)
+    manifests = {c: study.manifest(out, c) for c in study.eval_corpora}
+    done = []
+    for tc in corpora:
+        targets = {(ev, k): score_path(out, tc, ev, BASELINE_MODE, k) for ev in manifests for k in kinds}
+        if not overwrite and all(p.is_file() for p in targets.values()):
+            done += [{"train_corpus": tc, "eval_corpus": ev, "run": k, "path": str(p), "n": None, "written": False}
+                     for (ev, k), p in targets.items()]
+            continue
+        rows = [manifests[tc]] + [m[m["split"] == "eval"] for ev, m in manifests.items() if ev != tc]
+        rows = pd.concat(rows, ignore_index=True)
+        rows["_eval_corpus"] = np.r_[np.full(len(manifests[tc]), tc, dtype=object),
+                                     np.concatenate([np.full(int((m["split"] == "eval").sum()), ev, dtype=object)
+                                                     for ev, m in manifests.items() if ev != tc] or [[]])]
+        sc = baselines.baseline_scores(rows, kinds=tuple(kinds), splits=("dev", "eval"), progress=progress,
+                                       seed=seed)
+        for (ev, kind), g in sc.groupby(["_eval_corpus", "feature"], sort=True):
+            if ev != tc:
+                g = g[g["split"] == "eval"]
+            path = write_scores(score_frame(g, g["score"].to_numpy()), score_path(out, tc, ev, BASELINE_MODE, kind))
+            done.append({"train_corpus": tc, "eval_corpus": ev, "run": kind, "path": str(path), "n": len(g),
+                         "written": True})
+    return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "run", "path", "n", "written"])
 
 
 def study_eval_sets(study, out: Outputs, corpora: Iterable[str] | None = None,
@@ -743,7 +790,7 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
     -------
     DataFrame
         ``corpus, feature, subset, n_subsets, fraction, n_train, n_train_real, n_train_fake, eer,
-        auc, n_eval, run``.
+        auc, n_eval, run, epochs, stop_reason`` (the last two from the run record).
     """
     load = load or _default_loader(out)
     if train is None:
@@ -786,10 +833,13 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
         for k, idx in enumerate(tqdm(subsets, desc=f"learning curve {feature}", unit="subset"), start=1):
             tag = f"{k}of{n_subsets}"
             spath = spaths[k - 1]
+            mpath = out.models / LEARNING_CURVE / corpus / mode / tag / f"{run}.keras"
             if spath.is_file():
                 sf = read_scores(spath)
+                from idsd.train import read_record
+
+                record = read_record(mpath) or {}
             else:
-                mpath = out.models / LEARNING_CURVE / corpus / mode / tag / f"{run}.keras"
                 record = train((np.asarray(Xtr[idx]), ytr[idx]), (Xdv, ydv), feature, mpath)
                 sf = score_frame(rev, predict(record, Xev))
                 write_scores(sf, spath)
@@ -798,12 +848,24 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
                             "fraction": k / n_subsets, "n_train": int(idx.size),
                             "n_train_real": int(ytr[idx].sum()), "n_train_fake": int(idx.size - ytr[idx].sum()),
                             "eer": metrics.compute_eer(b, s)[0], "auc": metrics.roc_auc(b, s),
-                            "n_eval": len(sf), "run": run})
+                            "n_eval": len(sf), "run": run, "epochs": record.get("epochs"),
+                            "stop_reason": record.get("stop_reason")})
     df = pd.DataFrame(results)
     path = out.metrics / "learning_curve.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
     return df
+
+
+def learning_curve_scores(out: Outputs, lc: pd.DataFrame, mode: str = "array") -> pd.DataFrame:
+    """The score rows behind a learning-curve table (:func:`run_learning_curve`), with ``feature``,
+    ``subset`` and ``n_train`` added; empty when none of its score files exist."""
+    frames = []
+    for r in lc.itertuples():
+        p = out.scores / LEARNING_CURVE / r.corpus / mode / f"{r.subset}of{r.n_subsets}" / f"{r.run}.csv"
+        if p.is_file():
+            frames.append(read_scores(p).assign(feature=r.feature, subset=int(r.subset), n_train=int(r.n_train)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _targets(rows: pd.DataFrame) -> np.ndarray:

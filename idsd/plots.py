@@ -160,7 +160,8 @@ def roc_plot(curves: Mapping[str, tuple], title: str, ax=None):
     return fig
 
 
-def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool = True):
+def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool = True,
+                        cells: pd.DataFrame | None = None):
     """EER vs training samples per feature: ours, and the paper's WaveFake curve beside it.
 
     Parameters
@@ -171,6 +172,8 @@ def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool =
         Our corpus (panel title).
     show_paper : bool
         Add the paper's panel (paper.md 9.2, WaveFake).
+    cells : DataFrame, optional
+        ``idsd.evidence.learning_curve_cells``: our curves get their 95 % intervals as bands.
 
     Returns
     -------
@@ -192,8 +195,13 @@ def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool =
         order = [_label(f) for f in P.FEATURES if f in set(df["feature"])]
         sns.lineplot(data=d, x="n_train", y="eer", hue="representation", hue_order=order or None,
                      marker="o", ax=ax)
+        if cells is not None and title.startswith("ours"):
+            palette = dict(zip(order, sns.color_palette(n_colors=len(order))))
+            for f, g in cells.groupby("feature"):
+                g = g.sort_values("n_train")
+                ax.fill_between(g["n_train"], g["lo"], g["hi"], alpha=0.15, color=palette.get(_label(f)), lw=0)
         ax.set_xlabel("Training sample count")
-        ax.set_ylabel("EER")
+        ax.set_ylabel("EER" + (" (bands: 95 % interval)" if cells is not None and title.startswith("ours") else ""))
         ax.set_ylim(bottom=0)
         ax.set_title(title)
         if ax.get_legend() is not None:
@@ -287,5 +295,48 @@ def in_domain_heatmaps(ours: pd.DataFrame, ours_title: str = "ours", show_paper:
                              squeeze=False)
     for ax, (df, title) in zip(axes[0], panels):
         eer_heatmap(df, title, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def eer_interval_plot(cells: pd.DataFrame, group: str, title: str, system: str = "feature"):
+    """EER with its 95 % interval per system (points and bars), one panel per ``group`` value.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        ``idsd.evidence`` cells: ``group``, ``system``, ``eer``, ``lo``, ``hi``.
+    group : str
+        Column whose values become panels (e.g. ``train_corpus``).
+    title : str
+
+    Returns
+    -------
+    Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from idsd.evidence import BASELINES, system_order
+
+    set_style()
+    groups = list(dict.fromkeys(cells[group]))
+    systems = system_order(cells[system])
+    fig, axes = plt.subplots(1, len(groups), figsize=(2.6 * len(groups) + 1.5, 0.35 * len(systems) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, gname in zip(axes[0], groups):
+        g = cells[cells[group] == gname].set_index(system).reindex(systems)
+        y = np.arange(len(systems))
+        colors = ["tab:gray" if s in BASELINES else "tab:blue" for s in systems]
+        err = np.vstack([g["eer"] - g["lo"], g["hi"] - g["eer"]])
+        for i in range(len(systems)):
+            if np.isfinite(g["eer"].iloc[i]):
+                ax.errorbar(g["eer"].iloc[i], y[i], xerr=err[:, i:i + 1], fmt="o", color=colors[i], capsize=3)
+        ax.axvline(0.5, color="tab:red", lw=0.8, ls=":")
+        ax.set_xlim(0, max(0.55, float(np.nanmax(g["hi"])) + 0.02) if g["hi"].notna().any() else 0.55)
+        ax.set_title(str(gname), fontsize=9)
+        ax.set_xlabel("EER")
+        ax.invert_yaxis() if ax is axes[0][0] else None
+    axes[0][0].set_yticks(np.arange(len(systems)), [_label(s) if s not in BASELINES else s for s in systems])
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -112,6 +112,31 @@ def write_table(df: pd.DataFrame, name: str, outputs: Outputs, caption: str | No
     return paths
 
 
+def write_cells(cells: pd.DataFrame, shown: pd.DataFrame, name: str, outputs: Outputs, caption: str | None = None,
+                index: bool = True) -> dict[str, Path]:
+    """Write a table of EER cells: the CSV holds ``cells`` (long, ``eer``/``lo``/``hi`` in separate
+    columns, full precision); the Markdown and LaTeX hold ``shown`` (``0.052 [0.031, 0.077]``).
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "md": Path, "tex": Path}``.
+    """
+    paths = write_table(shown, name, outputs, caption, index=index)
+    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
+    cells.to_csv(tmp, index=False)
+    os.replace(tmp, paths["csv"])
+    return paths
+
+
+def ci_caption(n_boot: int | None = None) -> str:
+    """The sentence every interval table carries."""
+    from idsd import evidence
+
+    return (f"EER [95 % bootstrap interval: {n_boot or evidence.N_BOOT} resamples of whole utterances, "
+            "nested in speakers where a corpus has several]; the CSV has `eer`, `lo`, `hi` and the trial counts.")
+
+
 def save_figure(fig, name: str, outputs: Outputs, dpi: int = 150) -> dict[str, Path]:
     """Save a matplotlib figure as PNG and PDF with deterministic metadata, then close it.
 
@@ -344,96 +369,216 @@ def _study_corpus_note(study) -> str:
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
 
 
-def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """Result 1: ``in_domain_eer`` (ours), ``in_domain_eer_vs_paper`` and the heatmap figure.
+def in_domain_ci_beside_paper(cells: pd.DataFrame, mapping: Mapping[str, str], digits: int = 3
+                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Result 1 with intervals, every system a row, each corpus's column followed by the paper's.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        :func:`idsd.evidence.in_domain_cells`.
+    mapping : dict
+        Our corpus -> paper corpus.
+
+    Returns
+    -------
+    numeric : DataFrame
+        Index ``feature`` (systems: representations then baselines); per corpus ``ours (<c>)``,
+        ``ours (<c>) lo``, ``ours (<c>) hi`` and ``paper (<p>)`` where the paper has the cell.
+    shown : DataFrame
+        The same with ``ours`` as ``eer [lo, hi]`` strings and the paper's values to 4 decimals.
+    """
+    from idsd import evidence
+
+    pv = P.in_domain_eer()
+    corpora = [c for c in dict.fromkeys(cells["train_corpus"]) if c != "Total"]
+    systems = evidence.system_order(cells["feature"])
+    num, shown = {}, {}
+    for c in [*corpora, "Total"]:
+        g = cells[cells["train_corpus"] == c].set_index("feature").reindex(systems)
+        if g["eer"].isna().all():
+            continue
+        label = ours(c) if c != "Total" else ours("Total: " + "+".join(corpora))
+        num[label], num[label + " lo"], num[label + " hi"] = g["eer"], g["lo"], g["hi"]
+        shown[label] = [evidence.format_cell(e, a, b, digits) for e, a, b in zip(g["eer"], g["lo"], g["hi"])]
+        pn = mapping.get(c) if c != "Total" else "Total"
+        if pn in pv.index:
+            plabel = paper(pn) if c != "Total" else paper("Total: " + "+".join(P.PAPER_TRAIN_CORPORA))
+            col = pv.loc[pn].reindex(systems)
+            num[plabel] = col
+            shown[plabel] = [f"{v:.4f}" if np.isfinite(v) else "–" for v in col]
+    numeric, shown = pd.DataFrame(num, index=systems), pd.DataFrame(shown, index=systems)
+    numeric.index.name = shown.index.name = "feature"
+    return numeric, shown
+
+
+def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 1: ``in_domain_eer`` (cells with intervals), ``in_domain_eer_vs_paper``, the seed spread,
+    the paired tests between systems, and the figures.
 
     Parameters
     ----------
     scores : DataFrame
-        :func:`idsd.evaluate.collect_scores`, one mode and pooling.
+        :func:`idsd.evaluate.collect_scores` of one mode and pooling, plus the baselines' rows
+        (``mode == "baseline"``) when they were scored.
     study : idsd.study.Study
     outputs : Outputs
+    n_boot : int, optional
+        Bootstrap resamples (default :data:`idsd.evidence.N_BOOT`).
 
     Returns
     -------
     (tables, files)
+        tables: ``in_domain_eer`` (point EERs, corpora x systems), ``in_domain_eer_cells``,
+        ``in_domain_eer_vs_paper`` (numeric), ``in_domain_seed_spread``, ``in_domain_paired_tests``.
     """
-    from idsd import evaluate, plots
+    from idsd import evaluate, evidence, plots
 
+    nb = n_boot or evidence.N_BOOT
     corpora = [c for c in study.train_corpora if (scores["train_corpus"] == c).any()]
-    t1 = evaluate.in_domain_table(scores, corpora)
-    beside = in_domain_beside_paper(t1, corpus_map(study))
-    files = list(write_table(t1, "in_domain_eer", outputs, "In-domain EER (ours; Total = EER of the pooled "
-                                                          "eval scores)").values())
-    files += write_table(beside, "in_domain_eer_vs_paper", outputs,
-                         "In-domain EER, ours beside the paper's. " + _study_corpus_note(study)).values()
+    primary = evidence.primary_seed(scores)
+    t1 = evaluate.in_domain_table(primary, corpora)
+    cells = evidence.in_domain_cells(primary, corpora, nb)
+    numeric, shown = in_domain_ci_beside_paper(cells, corpus_map(study))
+    cap = ("In-domain EER per system (the seven representations of the detector, then the baselines "
+           "LFCC-GMM and the shortcut audit's logistic regression) and training corpus; Total = EER of "
+           "the pooled eval scores. " + ci_caption(nb))
+    files = list(write_cells(cells, evidence.wide(cells, "feature", "train_corpus",
+                                                  column_order=[*corpora, "Total"]),
+                             "in_domain_eer", outputs, cap).values())
+    files += write_cells(numeric.reset_index(), shown, "in_domain_eer_vs_paper", outputs,
+                         "In-domain EER with 95 % intervals, ours beside the paper's (the paper's EER without "
+                         "interval, as published). " + _study_corpus_note(study)).values()
+    spread = evidence.seed_spread(scores)
+    files += write_table(spread, "in_domain_seed_spread", outputs,
+                         "In-domain eval EER over training seeds (same data and protocol, different weight "
+                         "initialisation, dropout and batch order)", index=False).values()
+    ind = primary[(primary["train_corpus"] == primary["eval_corpus"]) & (primary["split"] == "eval")]
+    tests = evidence.paired_tests(ind[ind["train_corpus"].isin(corpora)], by=("train_corpus",), n_boot=nb)
+    files += write_table(tests, "in_domain_paired_tests", outputs,
+                         "Paired bootstrap test of the EER difference of every pair of systems on the same "
+                         "in-domain eval trials (diff = a - b; p Holm-corrected within each corpus)",
+                         index=False).values()
     fig = plots.in_domain_heatmaps(t1, f"ours ({', '.join(corpora)})")
     files += save_figure(fig, "in_domain_eer", outputs).values()
-    return {"in_domain_eer": t1, "in_domain_eer_vs_paper": beside}, files
+    files += save_figure(plots.eer_interval_plot(cells, "train_corpus", "In-domain EER with 95 % intervals (ours)"),
+                         "in_domain_eer_ci", outputs).values()
+    return {"in_domain_eer": t1, "in_domain_eer_cells": cells, "in_domain_eer_vs_paper": numeric,
+            "in_domain_eer_vs_paper_shown": shown, "in_domain_seed_spread": spread,
+            "in_domain_paired_tests": tests}, files
 
 
-def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """Result 2: ``cross_dataset_{pairs,by_feature,by_eval_corpus,feature_x_eval}`` + heatmap.
+def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | None = None
+                        ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 2: ``cross_dataset_{pairs,by_feature,by_eval_corpus,feature_x_eval}`` with intervals + heatmap.
 
-    The paper gives no cross-dataset numbers (only its code), so there is no paper column.
+    The paper gives no cross-dataset numbers (only its code), so there is no paper column. The
+    baselines (fitted on the training corpus, scored on the other corpora) are rows of
+    ``pairs``, ``by_feature`` and ``feature_x_eval``; ``by_eval_corpus`` pools the detector only.
     """
-    from idsd import evaluate, plots
+    from idsd import evaluate, evidence, plots
 
-    x = evaluate.cross_dataset_tables(scores)
+    nb = n_boot or evidence.N_BOOT
+    primary = evidence.primary_seed(scores)
+    x = evaluate.cross_dataset_tables(primary)
+    c = evidence.cross_cells(primary, nb)
     files: list[Path] = []
     captions = {
         "pairs": "Cross-dataset EER of every (training corpus, other evaluation corpus) pair",
-        "by_feature": "Cross-dataset EER pooled over all pairs, per feature (upstream compute_eer_complete)",
-        "by_eval_corpus": "Cross-dataset EER pooled over training corpora and features, per evaluation "
-                          "corpus (upstream compute_eer_dataset)",
-        "feature_x_eval": "Cross-dataset EER pooled over training corpora, per feature and evaluation corpus",
+        "by_feature": "Cross-dataset EER pooled over all pairs, per system (upstream compute_eer_complete)",
+        "by_eval_corpus": "Cross-dataset EER pooled over training corpora and representations (the detector only), "
+                          "per evaluation corpus (upstream compute_eer_dataset)",
+        "feature_x_eval": "Cross-dataset EER pooled over training corpora, per system and evaluation corpus",
+    }
+    shown = {
+        "pairs": c["pairs"].assign(eer=[evidence.format_cell(e, a, b) for e, a, b in
+                                        zip(c["pairs"]["eer"], c["pairs"]["lo"], c["pairs"]["hi"])]
+                                   ).drop(columns=["lo", "hi"]).rename(columns={"eer": "EER [95 % CI]"}),
+        "by_feature": evidence.wide(c["by_feature"].assign(what="EER [95 % CI]"), "feature", "what"),
+        "by_eval_corpus": evidence.wide(c["by_eval_corpus"].assign(what="EER [95 % CI]"), "eval_corpus", "what"),
+        "feature_x_eval": evidence.wide(c["feature_x_eval"], "feature", "eval_corpus"),
     }
     tables = {}
     for k, cap in captions.items():
         name = f"cross_dataset_{k}"
-        files += write_table(x[k], name, outputs, cap + ". The paper publishes no cross-dataset numbers.",
-                             index=k != "pairs").values()
+        files += write_cells(c[k], shown[k], name, outputs, cap + ". The paper publishes no cross-dataset numbers. "
+                             + ci_caption(nb), index=k != "pairs").values()
         tables[name] = x[k]
+        tables[name + "_cells"] = c[k]
+        tables[name + "_shown"] = shown[k]
     if len(x["feature_x_eval"]):
-        fig = plots.eer_heatmap(x["feature_x_eval"], "Cross-dataset EER (ours; rows: feature, columns: "
+        fig = plots.eer_heatmap(x["feature_x_eval"], "Cross-dataset EER (ours; rows: system, columns: "
                                                      "evaluation corpus, pooled over training corpora)")
         files += save_figure(fig, "cross_dataset_eer", outputs).values()
     return tables, files
 
 
 def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str | None = None,
-                     ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """Result 5: ``robustness_eer`` (feature x modification) + heatmap. No paper values exist."""
-    from idsd import evaluate, plots
+                     n_boot: int | None = None) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """Result 5: ``robustness_eer`` (feature x modification, with intervals) + heatmap. No paper values exist."""
+    from idsd import evaluate, evidence, plots
 
-    t = evaluate.robustness_table(scores, train_corpus)
+    nb = n_boot or evidence.N_BOOT
+    primary = evidence.primary_seed(scores[~scores["feature"].isin(evidence.BASELINES)])
+    t = evaluate.robustness_table(primary, train_corpus)
     files: list[Path] = []
-    if len(t):
-        cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus or 'each corpus'}; "
-               "clean = unmodified eval split). It is unknown whether the paper reports this study "
-               "(paper.md section 8).")
-        files += write_table(t, "robustness_eer", outputs, cap).values()
+    tables = {"robustness_eer": t}
+    if len(t) and train_corpus:
+        c = evidence.robustness_cells(primary, train_corpus, nb)
+        conds = ["clean", *sorted(x for x in c["condition"].unique() if x != "clean")]
+        cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus}; clean = unmodified "
+               "eval split; EER above 0.5 = scores inverted by the modification). It is unknown whether the paper "
+               "reports this study. " + ci_caption(nb))
+        files += write_cells(c, evidence.wide(c, "feature", "condition", column_order=conds), "robustness_eer",
+                             outputs, cap).values()
+        tables["robustness_eer_cells"] = c
         fig = plots.eer_heatmap(t, f"Robustness: EER per modification (ours, trained on {train_corpus or 'all'})")
         files += save_figure(fig, "robustness_eer", outputs).values()
-    return {"robustness_eer": t}, files
+    return tables, files
 
 
 def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, outputs: Outputs,
+                         lc_scores: pd.DataFrame | None = None, n_boot: int | None = None,
                          ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """Result 3: ``learning_curve_eer``, ``learning_curve_vs_paper`` + figure beside the paper's."""
-    from idsd import plots
+    """Result 3: ``learning_curve_eer`` (with intervals when ``lc_scores`` are given),
+    ``learning_curve_vs_paper``, ``learning_curve_change`` + figure beside the paper's.
 
-    wide = learning_curve_wide(lc)
+    Parameters
+    ----------
+    lc : DataFrame
+        :func:`idsd.evaluate.run_learning_curve` (one row per feature and subset).
+    lc_scores : DataFrame, optional
+        :func:`idsd.evaluate.learning_curve_scores` (the trials behind ``lc``).
+    """
+    from idsd import evidence, plots
+
+    nb = n_boot or evidence.N_BOOT
+    wide_t = learning_curve_wide(lc)
     beside = learning_curve_beside_paper(lc, corpus, paper_name)
     stands = f" ({corpus} stands for {P.paper_label(paper_name)})" if paper_name else ""
-    files = list(write_table(wide, "learning_curve_eer", outputs,
-                             f"EER vs training-set size on {corpus} (ours){stands}").values())
+    tables = {"learning_curve_eer": wide_t, "learning_curve_vs_paper": beside}
+    if lc_scores is not None and len(lc_scores):
+        c = evidence.learning_curve_cells(lc_scores, nb)
+        shown = evidence.wide(c, "subset", "feature")
+        shown.insert(0, "n_train", c.groupby("subset")["n_train"].first().reindex(shown.index))
+        files = list(write_cells(c, shown, "learning_curve_eer", outputs,
+                                 f"EER vs training-set size on {corpus} (ours){stands}. " + ci_caption(nb)).values())
+        change = evidence.learning_curve_change(lc_scores, nb)
+        files += write_table(change, "learning_curve_change", outputs,
+                             "Largest minus smallest training subset, paired bootstrap on the same eval trials "
+                             "(p Holm-corrected over representations)", index=False).values()
+        tables.update(learning_curve_eer_cells=c, learning_curve_eer_shown=shown, learning_curve_change=change)
+    else:
+        files = list(write_table(wide_t, "learning_curve_eer", outputs,
+                                 f"EER vs training-set size on {corpus} (ours){stands}").values())
     files += write_table(beside, "learning_curve_vs_paper", outputs,
                          f"Learning curve, ours on {corpus} beside the paper's on "
                          f"{P.paper_label(P.LEARNING_CURVE_CORPUS)}, aligned by the fraction of the training "
                          "split").values()
-    files += save_figure(plots.learning_curve_plot(lc, corpus), "learning_curve", outputs).values()
-    return {"learning_curve_eer": wide, "learning_curve_vs_paper": beside}, files
+    files += save_figure(plots.learning_curve_plot(lc, corpus, cells=tables.get("learning_curve_eer_cells")),
+                         "learning_curve", outputs).values()
+    return tables, files
 
 
 def write_hardware(outputs: Outputs, mode: str = "array") -> tuple[dict[str, pd.DataFrame], list[Path]]:
@@ -455,46 +600,83 @@ def write_hardware(outputs: Outputs, mode: str = "array") -> tuple[dict[str, pd.
     return tables, files
 
 
-def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | None = None,
-                  ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """All five results, ours beside the paper's, and ``<outputs>/tables/results.md``.
+def study_scores(outputs: Outputs, mode: str = "array", pooling: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The detector's score rows of one mode and pooling plus the baselines' (``mode == "baseline"``).
 
-    Reads the score files (:func:`idsd.evaluate.collect_scores`), the learning-curve table
-    (``<outputs>/metrics/learning_curve.csv``), the hardware inputs; a result whose inputs are
-    missing gets a "not produced" line in ``results.md`` instead of a table.
+    Returns
+    -------
+    (scores, pooling)
+    """
+    from idsd import evaluate
+
+    all_scores = evaluate.collect_scores(outputs)
+    det = all_scores[all_scores["mode"] != evaluate.BASELINE_MODE]
+    pooling = evaluate.choose_pooling(pooling, det["pooling"].unique() if len(det) else [])
+    scores = evaluate.select(det, mode=mode, pooling=pooling)
+    base = all_scores[all_scores["mode"] == evaluate.BASELINE_MODE]
+    return pd.concat([scores, base], ignore_index=True), pooling
+
+
+def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | None = None,
+                  n_boot: int | None = None) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """All five results with intervals, baselines, seed spread and paired tests, ours beside the
+    paper's, the computed conclusions, and ``<outputs>/tables/results.md``.
+
+    Reads the score files (:func:`study_scores`), the learning-curve table and its score files,
+    the hardware inputs and the run records; a result whose inputs are missing gets a "not
+    produced" line in ``results.md`` instead of a table.
 
     Returns
     -------
     (tables, files)
     """
-    from idsd import evaluate
+    from idsd import conclusions, evaluate, train
 
-    all_scores = evaluate.collect_scores(outputs)
-    pooling = evaluate.choose_pooling(pooling, all_scores["pooling"].unique() if len(all_scores) else [])
-    scores = evaluate.select(all_scores, mode=mode, pooling=pooling)
+    scores, pooling = study_scores(outputs, mode, pooling)
     tables: dict[str, pd.DataFrame] = {}
     files: list[Path] = []
     sections: list[tuple[str, str, pd.DataFrame | None]] = []
     note = _study_corpus_note(study)
+    runs = train.runs_table([r for r in train.load_run_records(outputs) if r.get("mode") == mode])
+    if len(runs):
+        sections.append(("0. Training runs", "How every run of the grid stopped (run records under "
+                         "`outputs/metrics/runs/`).\n\n" + conclusions.training(runs), None))
 
     main = scores[scores["eval_corpus"] != evaluate.MODIFIED]
     if len(main):
-        t, f = write_in_domain(main, study, outputs)
+        t, f = write_in_domain(main, study, outputs, n_boot)
         tables.update(t)
         files += f
-        sections.append(("1. In-domain EER per representation and training corpus",
-                         "Trained and evaluated on the same corpus (its eval split). \"Total\" is the EER of "
-                         "the pooled scores, not the mean of the rows (paper.md 9.1). " + note,
-                         t["in_domain_eer_vs_paper"]))
-        t, f = write_cross_dataset(main, outputs)
+        sections.append(("1. In-domain EER per system and training corpus",
+                         "Trained and evaluated on the same corpus (its eval split); the baselines "
+                         "(`lfcc-gmm`: the ASVspoof LFCC-GMM baseline; `bands-lr`: the shortcut audit's "
+                         "logistic regression on level, digital silence and 32 band means) are fitted on the same "
+                         "training split and scored on the same trials. \"Total\" is the EER of the pooled "
+                         "scores, not the mean of the rows. " + ci_caption(n_boot) + " " + note
+                         + "\n\n**What this shows**\n\n"
+                         + conclusions.in_domain(t["in_domain_eer_cells"], t["in_domain_paired_tests"]),
+                         t["in_domain_eer_vs_paper_shown"]))
+        spread = t["in_domain_seed_spread"]
+        sections.append(("1b. Spread over training seeds", conclusions.seeds(spread, t["in_domain_eer_cells"]),
+                         spread.round(4) if len(spread) else None))
+        tests = t["in_domain_paired_tests"]
+        sig = tests[tests["significant"]] if len(tests) else tests
+        sections.append(("1c. Which differences are supported (paired bootstrap, Holm-corrected)",
+                         f"{len(sig)} of {len(tests)} pairwise differences are significant at 5 % after Holm's "
+                         "correction within each corpus; the full table is `outputs/tables/in_domain_paired_tests.csv`. "
+                         "Significant pairs:", _paired_summary(sig)))
+        t, f = write_cross_dataset(main, outputs, n_boot)
         tables.update(t)
         files += f
         sections.append(("2. Cross-dataset EER",
-                         "Every training corpus on every other corpus's eval split, pooled per representation "
-                         "(over all pairs). The paper publishes no numbers for this (only its code).",
-                         t["cross_dataset_by_feature"]))
+                         "Every training corpus on every other corpus's eval split, pooled per system (over all "
+                         "pairs). The paper publishes no numbers for this (only its code). " + ci_caption(n_boot)
+                         + "\n\n**What this shows**\n\n"
+                         + conclusions.cross_dataset(t["cross_dataset_by_feature_cells"],
+                                                     tables.get("in_domain_eer_cells")),
+                         t["cross_dataset_by_feature_shown"]))
         sections.append(("2b. Cross-dataset EER per evaluation corpus", "Pooled over training corpora and "
-                         "representations.", t["cross_dataset_by_eval_corpus"]))
+                         "representations (the detector only).", t["cross_dataset_by_eval_corpus_shown"]))
     else:
         sections += [("1. In-domain EER", "", pd.DataFrame()), ("2. Cross-dataset EER", "", pd.DataFrame())]
 
@@ -506,12 +688,16 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
             pname = study.corpus(corpus).paper_name
         except KeyError:
             pname = ""
-        t, f = write_learning_curve(lc, corpus, pname, outputs)
+        t, f = write_learning_curve(lc, corpus, pname, outputs, evaluate.learning_curve_scores(outputs, lc, mode),
+                                    n_boot)
         tables.update(t)
         files += f
-        sections.append(("3. Learning curve", f"EER vs training-set size, cumulative class-stratified subsets of "
-                         f"the {corpus} training split, beside the paper's WaveFake curve (paper.md 9.2).",
-                         t["learning_curve_vs_paper"]))
+        text = (f"EER vs training-set size, cumulative class-stratified subsets of the {corpus} training split, "
+                "beside the paper's WaveFake curve.")
+        if "learning_curve_eer_cells" in t:
+            text += ("\n\n**What this shows**\n\n"
+                     + conclusions.learning_curve(t["learning_curve_eer_cells"], t["learning_curve_change"]))
+        sections.append(("3. Learning curve", text, t.get("learning_curve_eer_shown", t["learning_curve_vs_paper"])))
     else:
         sections.append(("3. Learning curve", "Run notebook 06 to produce it.", pd.DataFrame()))
 
@@ -522,20 +708,49 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
                      f"projected to {P.HARDWARE_SAMPLES:,} clips (the paper's WaveFake training set); extraction "
                      "time per 2-s clip on this machine; peak RAM while training = peak resident memory of the "
                      "training kernel, which trains the whole grid in one process in paper order, so the value "
-                     "grows along the grid and bounds each representation's need rather than isolating it "
-                     "(paper.md 9.3).",
+                     "grows along the grid and bounds each representation's need rather than isolating it.\n\n"
+                     "**What this shows**\n\n" + conclusions.hardware(t.get("hardware")),
                      t.get("hardware_vs_paper", pd.DataFrame())))
 
-    t, f = write_robustness(scores, outputs, study.modified_base)
+    t, f = write_robustness(scores, outputs, study.modified_base, n_boot)
     tables.update(t)
     files += f
-    sections.append(("5. Robustness to modified speech", "EER per representation per modification of the "
-                     f"{study.modified_base or ''} eval split. No paper values (paper.md section 8).",
-                     t["robustness_eer"]))
+    text = (f"EER per representation per modification of the {study.modified_base or ''} eval split "
+            "(models trained on it). No paper values.")
+    if "robustness_eer_cells" in t:
+        text += " " + ci_caption(n_boot) + "\n\n**What this shows**\n\n" + conclusions.robustness(
+            t["robustness_eer_cells"])
+        shown = evidence_wide_robustness(t["robustness_eer_cells"])
+    else:
+        shown = t["robustness_eer"]
+    sections.append(("5. Robustness to modified speech", text, shown))
 
     title = f"Results ({study.source} corpora, input mode {mode}, pooling {pooling})"
     pre = ("Our numbers are computed by the notebooks from the score files under `outputs/scores/`; the "
            "paper's are its published values. Every column names its corpus: `ours (mini-for)` is this "
-           "workbook's embedded stand-in, `paper (F2S)` is the paper's FoR for-2seconds result.")
+           "workbook's embedded stand-in, `paper (F2S)` is the paper's FoR for-2seconds result. Every EER of "
+           "ours carries its 95 % bootstrap interval; a ranking is claimed only where the paired test supports it.")
     files.append(write_results_markdown(results_markdown(sections, title, pre), outputs))
     return tables, files
+
+
+def evidence_wide_robustness(cells: pd.DataFrame) -> pd.DataFrame:
+    """Robustness cells as the shown table (features x conditions, clean first)."""
+    from idsd import evidence
+
+    conds = ["clean", *sorted(x for x in cells["condition"].unique() if x != "clean")]
+    return evidence.wide(cells, "feature", "condition", column_order=conds)
+
+
+def _paired_summary(sig: pd.DataFrame) -> pd.DataFrame | None:
+    """The significant pairs of the paired tests, one line each (corpus, better, worse, diff, p)."""
+    if sig is None or sig.empty:
+        return None
+    rows = []
+    for r in sig.itertuples():
+        worse = r.b if r.better == r.a else r.a
+        rows.append({"corpus": r.train_corpus, "lower EER": r.better, "higher EER": worse,
+                     "EER difference [95 % CI]": f"{abs(r.diff):.3f} [{min(abs(r.lo), abs(r.hi)):.3f}, "
+                                                 f"{max(abs(r.lo), abs(r.hi)):.3f}]",
+                     "p (Holm)": f"{r.p_holm:.3g}"})
+    return pd.DataFrame(rows)

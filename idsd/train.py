@@ -39,6 +39,7 @@ import os
 import re
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -51,19 +52,31 @@ from idsd.model import build_model, pooling_settings, run_name
 
 log = logging.getLogger(__name__)
 
-CPU_EPOCHS = 6
-"""Epoch cap of the ``cpu`` profile (see the module docstring and docs/benchmarks.md)."""
+CPU_EPOCHS = 60
+"""Epoch cap of the ``cpu`` profile: a safety cap that the stopping rules should reach first."""
 
 CPU_BATCH_SIZE = 32
 """Batch size of the ``cpu`` profile for array inputs (more optimizer steps on small corpora)."""
 
+CPU_DEV_PATIENCE = 6
+"""The ``cpu`` profile's plateau rule: stop when the dev loss has not improved for this many epochs
+and restore the weights of the best dev-loss epoch."""
+
 PROFILES: dict[str, dict] = {
-    "paper": {"epochs": 500},
-    "cpu": {"epochs": CPU_EPOCHS, "batch_size": CPU_BATCH_SIZE},
-    "quick": {"epochs": 2},
+    "paper": {"epochs": 500, "dev_patience": None},
+    "cpu": {"epochs": CPU_EPOCHS, "batch_size": CPU_BATCH_SIZE, "dev_patience": CPU_DEV_PATIENCE},
+    "quick": {"epochs": 2, "dev_patience": None},
 }
 """Profile name -> defaults that differ between profiles (everything else is the paper protocol).
-A profile's ``batch_size`` replaces the upstream array batch (128); image batches stay 32."""
+A profile's ``batch_size`` replaces the upstream array batch (128); image batches stay 32;
+``dev_patience`` adds the dev-loss plateau rule (None: the paper's rules only)."""
+
+STOP_REASONS = {
+    "train_loss": "training loss plateau (paper rule: EarlyStopping(loss, patience 5))",
+    "dev_loss": "dev loss plateau (best dev-loss weights restored)",
+    "cap": "epoch cap reached",
+}
+"""Why a run stopped (``record["stop_reason"]``) -> the sentence the tables show."""
 
 BATCH_SIZES = {"array": 128, "db": 128, "image": 32}
 """Upstream batch sizes per input mode (Pipeline B arrays: 128; Pipeline A images: 32)."""
@@ -97,6 +110,10 @@ class TrainConfig:
         Balanced class weights (``compute_class_weight("balanced")``), applied as sample weights.
     early_stopping_patience, reduce_lr_factor, reduce_lr_patience
         The paper's callbacks.
+    dev_patience : int or None or "profile"
+        The dev-loss plateau rule: stop when the dev loss has not improved for this many epochs and
+        restore the best dev-loss weights; None = off (the paper protocol); ``"profile"`` = the
+        profile's (``cpu``: :data:`CPU_DEV_PATIENCE`, others off).
     seed : int
         Seeds Python, NumPy, the backend and the batch shuffling.
     deterministic : bool
@@ -123,6 +140,7 @@ class TrainConfig:
     early_stopping_patience: int = 5
     reduce_lr_factor: float = 0.8
     reduce_lr_patience: int = 5
+    dev_patience: int | None | str = "profile"
     seed: int = 0
     deterministic: bool = False
     bf16: bool = False
@@ -142,6 +160,13 @@ class TrainConfig:
         return cls(profile=profile, **{k: v for k, v in overrides.items() if v is not None})
 
     @property
+    def resolved_dev_patience(self) -> int | None:
+        """The dev plateau rule's patience in force (None: off)."""
+        if self.dev_patience == "profile":
+            return PROFILES[self.profile].get("dev_patience")
+        return None if self.dev_patience is None else int(self.dev_patience)
+
+    @property
     def max_epochs(self) -> int:
         """Epoch cap: ``epochs`` or the profile's."""
         return int(self.epochs if self.epochs is not None else PROFILES[self.profile]["epochs"])
@@ -157,9 +182,11 @@ class TrainConfig:
         upstream = BATCH_SIZES.get(self.mode or mode or "array", 128)
         return min(upstream, PROFILES[self.profile].get("batch_size", upstream))
 
-    def name(self, feature: str | None = None) -> str:
-        """Upstream run name ``<feature>_<pooling>_<pool size>``."""
-        return run_name(self.feature or feature or "model", self.pooling, self.pool_size)
+    def name(self, feature: str | None = None, seed_suffix: bool = False) -> str:
+        """Upstream run name ``<feature>_<pooling>_<pool size>``; with ``seed_suffix`` and a seed other
+        than 0, ``-seed<k>`` is appended (the extra seeds of the in-domain seed spread)."""
+        base = run_name(self.feature or feature or "model", self.pooling, self.pool_size)
+        return f"{base}-seed{int(self.seed)}" if seed_suffix and int(self.seed) != 0 else base
 
 
 def default_jit_compile() -> bool | str:
@@ -544,13 +571,19 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     train_ds = ArrayBatches(Xtr, ytr, batch, shuffle=True, seed=config.seed, class_weight=cw)
     dev_ds = ArrayBatches(Xdv, ydv, batch) if Xdv is not None else None
     monitor = _make_monitor()
+    train_stop = keras.callbacks.EarlyStopping(monitor="loss", patience=config.early_stopping_patience)
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="loss", patience=config.early_stopping_patience),
+        train_stop,
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss" if dev_ds is not None else "loss",
                                           factor=config.reduce_lr_factor, patience=config.reduce_lr_patience),
         keras.callbacks.TerminateOnNaN(),
         monitor,
     ]
+    dev_stop = None
+    if config.resolved_dev_patience and dev_ds is not None:
+        dev_stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.resolved_dev_patience,
+                                                 restore_best_weights=True)
+        callbacks.insert(1, dev_stop)
     env = environment_info()
     log.info("training %s: %d train (%d real, %d fake), %s dev, input %s, batch %d, <= %d epochs, %s on %s",
              name, len(Xtr), counts[1], counts[0], len(Xdv) if Xdv is not None else 0, tuple(Xtr.shape[1:]),
@@ -579,6 +612,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
                             "(check the features' scale, or lower the learning rate)")
 
     epochs_run = len(history)
+    stop_reason, best_epoch = stopping_outcome(history, epochs_run, config.max_epochs, train_stop, dev_stop)
     steady = monitor.epoch_train_s[1:] or monitor.epoch_train_s
     record = {
         "name": name,
@@ -592,6 +626,9 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
         "max_epochs": config.max_epochs,
         "epochs": epochs_run,
         "stopped_early": epochs_run < config.max_epochs,
+        "stop_reason": stop_reason,
+        "best_epoch": best_epoch,
+        "dev_patience": config.resolved_dev_patience,
         "n_train": int(len(Xtr)),
         "n_train_real": int(counts[1]),
         "n_train_fake": int(counts[0]),
@@ -619,6 +656,33 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     record["model"] = model
     record["history"] = history
     return record
+
+
+def stopping_outcome(history: pd.DataFrame, epochs_run: int, max_epochs: int, train_stop, dev_stop
+                     ) -> tuple[str, int]:
+    """Why a run stopped and which epoch's weights it kept.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Per-epoch logs (``loss``, optionally ``val_loss``).
+    epochs_run, max_epochs : int
+    train_stop, dev_stop : keras.callbacks.EarlyStopping or None
+        The paper's training-loss rule and the dev-loss plateau rule (None when off).
+
+    Returns
+    -------
+    reason : str
+        A key of :data:`STOP_REASONS` (``train_loss``, ``dev_loss`` or ``cap``).
+    kept_epoch : int
+        1-based epoch whose weights the saved model holds (the best dev-loss epoch when the dev rule
+        fired and restored them, else the last epoch).
+    """
+    if dev_stop is not None and dev_stop.stopped_epoch > 0 and "val_loss" in history:
+        return "dev_loss", int(np.nanargmin(history["val_loss"].to_numpy()) + 1)
+    if train_stop.stopped_epoch > 0:
+        return "train_loss", int(epochs_run)
+    return ("cap" if epochs_run >= max_epochs else "train_loss"), int(epochs_run)
 
 
 # ------------------------------------------------------------------------------------ inference
@@ -687,7 +751,8 @@ def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ grid
-RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "epochs", "max_epochs", "n_train", "n_dev",
+RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "seed", "epochs", "max_epochs", "stop_reason",
+               "best_epoch", "n_train", "n_dev",
                "loss", "accuracy", "val_loss", "val_accuracy", "wall_s", "samples_per_s",
                "train_samples_per_s", "peak_rss_mb", "backend", "device", "model_path")
 """Columns of :func:`runs_table`."""
@@ -743,7 +808,8 @@ def _reusable_record(record_path: Path, fingerprint: str) -> dict | None:
 
 
 def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "array",
-               config: TrainConfig | None = None, progress: bool = True, retrain: bool = False) -> pd.DataFrame:
+               config: TrainConfig | None = None, progress: bool = True, retrain: bool = False,
+               seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """Train one detector per (training corpus, feature) of a study.
 
     Parameters
@@ -765,6 +831,9 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
         False (default): a run whose model and record exist with the same :func:`run_fingerprint`
         (same data, features, protocol, seed and training code) is reused, so an interrupted grid
         resumes with the first model it had not saved. True: train every run again.
+    seeds : sequence of int, optional
+        Train each cell once per seed (default: ``[config.seed]``). Runs of seed 0 keep the upstream
+        name (``mel_avg_10``); other seeds are named ``mel_avg_10-seed<k>``.
 
     Returns
     -------
@@ -784,39 +853,49 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     runs_dir = Path(outputs.metrics) / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     records = []
-    bar = tqdm(total=len(corpora) * len(features), desc="training grid", disable=not progress)
+    seeds = [int(s) for s in seeds] if seeds else [int(config.seed)]
+    bar = tqdm(total=len(corpora) * len(features) * len(seeds), desc="training grid", disable=not progress)
     for corpus in corpora:
         manifest = study.manifest(outputs, corpus)
         rows = manifest[manifest["split"].isin(["train", "dev"])].reset_index(drop=True)
         for feature in features:
-            bar.set_postfix_str(f"{corpus} {feature}")
-            fs = load_feature_set(rows, FeatureConfig(feature, mode), outputs.cache,
-                                  progress=progress)
-            cfg = replace(config, feature=feature, mode=mode)
-            path = model_path(outputs, corpus, mode, cfg.name())
-            record_path = runs_dir / f"{corpus}__{mode}__{cfg.name()}.json"
-            fingerprint = run_fingerprint(fs.rows, fs.config.key(), cfg)
-            rec = None if retrain else _reusable_record(record_path, fingerprint)
-            if rec is not None:
-                log.info("%s/%s: reusing %s (same data, features, protocol and code; retrain=True "
-                         "trains it again)", corpus, cfg.name(), path)
-            else:
-                dev = fs.split("dev")
-                rec = train_model(fs.split("train"), dev if len(dev.X) else None, cfg, path,
-                                  extra_record={"train_corpus": corpus, "fingerprint": fingerprint})
-                rec.pop("model")
-                rec.pop("history")
-                tmp = record_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(rec, indent=2, default=_json_default))
-                os.replace(tmp, record_path)
-                keras.backend.clear_session()
-            records.append(rec)
-            bar.update()
+            fs = load_feature_set(rows, FeatureConfig(feature, mode), outputs.cache, progress=progress)
+            records += _train_seeds(fs, corpus, feature, mode, config, seeds, outputs, runs_dir, retrain, bar)
     bar.close()
     table = runs_table(records)
     everything = runs_table(load_run_records(outputs))
     everything.to_csv(runs_dir / "runs.csv", index=False)
     return table
+
+
+def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, seeds: Sequence[int], outputs,
+                 runs_dir: Path, retrain: bool, bar) -> list[dict]:
+    """One grid cell: train (or reuse) one run per seed; returns their records."""
+    records = []
+    for seed in seeds:
+        bar.set_postfix_str(f"{corpus} {feature} seed {seed}")
+        cfg = replace(config, feature=feature, mode=mode, seed=seed)
+        name = cfg.name(seed_suffix=True)
+        path = model_path(outputs, corpus, mode, name)
+        record_path = runs_dir / f"{corpus}__{mode}__{name}.json"
+        fingerprint = run_fingerprint(fs.rows, fs.config.key(), cfg)
+        rec = None if retrain else _reusable_record(record_path, fingerprint)
+        if rec is not None:
+            log.info("%s/%s: reusing %s (same data, features, protocol and code; retrain=True "
+                     "trains it again)", corpus, name, path)
+        else:
+            dev = fs.split("dev")
+            rec = train_model(fs.split("train"), dev if len(dev.X) else None, cfg, path,
+                              extra_record={"train_corpus": corpus, "fingerprint": fingerprint})
+            rec.pop("model")
+            rec.pop("history")
+            tmp = record_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(rec, indent=2, default=_json_default))
+            os.replace(tmp, record_path)
+            keras.backend.clear_session()
+        records.append(rec)
+        bar.update()
+    return records
 
 
 def load_run_records(outputs) -> list[dict]:
@@ -831,7 +910,9 @@ def runs_table(records) -> pd.DataFrame:
     for r in records:
         fin = r.get("final", {})
         rows.append({"train_corpus": r.get("train_corpus"), "feature": r.get("feature"), "mode": r.get("mode"),
-                     "name": r.get("name"), "epochs": r.get("epochs"), "max_epochs": r.get("max_epochs"),
+                     "name": r.get("name"), "seed": (r.get("config") or {}).get("seed"),
+                     "epochs": r.get("epochs"), "max_epochs": r.get("max_epochs"),
+                     "stop_reason": r.get("stop_reason"), "best_epoch": r.get("best_epoch"),
                      "n_train": r.get("n_train"), "n_dev": r.get("n_dev"), "loss": fin.get("loss"),
                      "accuracy": fin.get("accuracy"), "val_loss": fin.get("val_loss"),
                      "val_accuracy": fin.get("val_accuracy"), "wall_s": r.get("wall_s"),

@@ -19,6 +19,7 @@ keras = pytest.importorskip("keras")
 from idsd.train import (  # noqa: E402
     BATCH_SIZES,
     CPU_BATCH_SIZE,
+    CPU_DEV_PATIENCE,
     CPU_EPOCHS,
     ArrayBatches,
     TrainConfig,
@@ -158,6 +159,44 @@ def test_profiles():
         TrainConfig(profile="fast")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    # the paper profile is exactly the paper's: no dev plateau rule; cpu adds it
+    assert paper.resolved_dev_patience is None and TrainConfig.from_profile("quick").resolved_dev_patience is None
+    assert cpu.resolved_dev_patience == CPU_DEV_PATIENCE and TrainConfig(dev_patience=None, profile="cpu"
+                                                                         ).resolved_dev_patience is None
+    assert TrainConfig(feature="mel", seed=2).name(seed_suffix=True) == "mel_avg_10-seed2"
+    assert TrainConfig(feature="mel", seed=0).name(seed_suffix=True) == "mel_avg_10"
+
+
+def _stopping_data(seed):
+    Xtr, ytr = toy(192, seed, real_fraction=0.5)
+    Xdv, ydv = toy(64, seed + 1)
+    cfg = SimpleNamespace(feature="toy", mode="array", shape=SHAPE)
+    return SimpleNamespace(X=Xtr, y=ytr, config=cfg), SimpleNamespace(X=Xdv, y=ydv, config=cfg)
+
+
+def test_dev_plateau_rule_stops_and_restores_the_best_epoch():
+    """A dev set whose labels contradict training makes the dev loss rise from the first epochs:
+    the plateau rule must stop the run long before the cap and keep the best dev-loss epoch."""
+    train, dev = _stopping_data(3)
+    dev.y = (1 - dev.y).astype(np.int8)  # dev labels flipped: dev loss gets worse as training improves
+    cfg = TrainConfig.from_profile("cpu", epochs=40, dev_patience=2, seed=0, verbose=0)
+    rec = train_model(train, dev, cfg)
+    h = rec["history"]
+    assert rec["stop_reason"] == "dev_loss" and rec["epochs"] < 40
+    assert rec["best_epoch"] == int(h["val_loss"].idxmin()) + 1 and rec["best_epoch"] <= rec["epochs"] - 2
+    kept = predict_scores(rec["model"], dev.X)
+    bce = float(np.mean(-(dev.y * np.log(kept + 1e-7) + (1 - dev.y) * np.log(1 - kept + 1e-7))))
+    assert bce == pytest.approx(float(h["val_loss"].min()), rel=0.05)  # the best epoch's weights were restored
+
+
+def test_paper_rule_and_cap_are_recorded():
+    train, dev = _stopping_data(5)
+    capped = train_model(train, dev, TrainConfig.from_profile("paper", epochs=2, seed=0, verbose=0))
+    assert capped["stop_reason"] == "cap" and capped["epochs"] == 2 and capped["dev_patience"] is None
+    # training loss that cannot improve (learning rate 0): EarlyStopping(loss, patience 1) fires after 2 epochs
+    flat = train_model(train, dev, TrainConfig.from_profile("paper", epochs=30, seed=0, verbose=0, learning_rate=0.0,
+                                                            early_stopping_patience=1))
+    assert flat["stop_reason"] == "train_loss" and flat["epochs"] < 30
 
 
 def test_balanced_class_weights_match_sklearn_formula():

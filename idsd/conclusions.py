@@ -1,0 +1,230 @@
+""""What this shows": short conclusions computed from the results, never written by hand.
+
+Every function takes the tables a notebook produced (cells with intervals from
+:mod:`idsd.evidence`, paired tests, run records) and returns Markdown bullet points. A ranking is
+stated only where the paired test supports it (Holm-corrected p < 0.05); otherwise the systems are
+said to be indistinguishable on these trials. An EER above 0.5 is called out as inverted scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from idsd.evidence import ALPHA, BASELINES, format_cell, system_order
+
+INVERTED = 0.5
+"""An EER above this means the detector scores the classes the wrong way round."""
+
+
+def _fmt(row) -> str:
+    return format_cell(row["eer"], row["lo"], row["hi"])
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines) if lines else "- (no results to summarise)"
+
+
+def _significant(tests: pd.DataFrame, a: str, b: str) -> tuple[bool, str]:
+    """Whether systems ``a`` and ``b`` differ significantly in ``tests`` and which one is better."""
+    if tests is None or tests.empty:
+        return False, ""
+    t = tests[((tests["a"] == a) & (tests["b"] == b)) | ((tests["a"] == b) & (tests["b"] == a))]
+    if t.empty:
+        return False, ""
+    r = t.iloc[0]
+    return bool(r["significant"]), str(r["better"])
+
+
+def training(runs: pd.DataFrame) -> str:
+    """How the runs of a training grid stopped (``idsd.train.runs_table``)."""
+    from idsd.train import STOP_REASONS
+
+    if runs is None or runs.empty:
+        return _bullets([])
+    lines = [f"{len(runs)} runs; epochs run: median {int(runs['epochs'].median())}, "
+             f"range {int(runs['epochs'].min())}-{int(runs['epochs'].max())}."]
+    reasons = runs["stop_reason"].fillna("unknown").value_counts()
+    for key, n in reasons.items():
+        lines.append(f"{n} stopped by: {STOP_REASONS.get(key, key)}.")
+    capped = runs[runs["stop_reason"] == "cap"]
+    if len(capped):
+        names = ", ".join(f"{r.train_corpus}/{r.name}" for r in capped.itertuples())
+        lines.append(f"Reached the epoch cap before either stopping rule (may be under-trained): {names}.")
+    else:
+        lines.append("No run reached the epoch cap: every run stopped on a plateau rule.")
+    return _bullets(lines)
+
+
+def in_domain(cells: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """Per training corpus: the best system, the systems it cannot be told apart from, whether the
+    detector beats each baseline, and inverted scores.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        :func:`idsd.evidence.in_domain_cells`.
+    tests : DataFrame
+        :func:`idsd.evidence.paired_tests` grouped by ``train_corpus``.
+    """
+    lines = []
+    for corpus in dict.fromkeys(cells["train_corpus"]):
+        g = cells[(cells["train_corpus"] == corpus) & cells["eer"].notna()].set_index("feature")
+        if g.empty:
+            continue
+        t = tests[tests["train_corpus"] == corpus] if tests is not None and len(tests) else None
+        det = g[~g.index.isin(BASELINES)]
+        if det.empty:
+            continue
+        best = det["eer"].idxmin()
+        ties = [s for s in system_order(det.index) if s != best and not _significant(t, best, s)[0]]
+        text = f"**{corpus}**: lowest detector EER {best} {_fmt(g.loc[best])}"
+        if t is None:
+            text += " (no paired test available)"
+        elif ties:
+            text += f"; not significantly different from {', '.join(ties)}"
+        else:
+            text += "; significantly lower than every other representation"
+        for b in BASELINES:
+            if b not in g.index:
+                continue
+            sig, better = _significant(t, best, b)
+            if sig and better == best:
+                verdict = f"beats {b} {_fmt(g.loc[b])}"
+            elif sig:
+                verdict = f"**loses to {b}** {_fmt(g.loc[b])}"
+            else:
+                verdict = f"does not differ significantly from {b} {_fmt(g.loc[b])}"
+            text += f"; the best representation {verdict}"
+        inverted = [s for s in g.index if g.loc[s, "eer"] > INVERTED]
+        if inverted:
+            text += f"; EER above 0.5 (inverted scores): {', '.join(inverted)}"
+        lines.append(text + ".")
+    return _bullets(lines)
+
+
+def cross_dataset(by_feature: pd.DataFrame, in_domain_cells: pd.DataFrame | None = None) -> str:
+    """Pooled cross-dataset EER per system: the lowest, overlaps, and the gap to in-domain."""
+    g = by_feature[by_feature["eer"].notna()].set_index("feature")
+    if g.empty:
+        return _bullets([])
+    det = g[~g.index.isin(BASELINES)]
+    best = det["eer"].idxmin()
+    overlap = [s for s in system_order(det.index) if s != best and det.loc[s, "lo"] <= det.loc[best, "hi"]]
+    lines = [f"Lowest pooled cross-dataset EER: {best} {_fmt(det.loc[best])}"
+             + (f"; its interval overlaps those of {', '.join(overlap)}, so no ranking among them is supported."
+                if overlap else "; its interval overlaps no other representation's.")]
+    if in_domain_cells is not None and len(in_domain_cells):
+        tot = in_domain_cells[in_domain_cells["train_corpus"] == "Total"].set_index("feature")
+        worse = [s for s in det.index if s in tot.index and det.loc[s, "lo"] > tot.loc[s, "hi"]]
+        if worse:
+            lines.append(f"Cross-dataset EER is clearly above the pooled in-domain EER (intervals disjoint) for "
+                         f"{', '.join(system_order(worse))}: what these detectors learn on one corpus does not "
+                         "transfer.")
+    inv = [s for s in g.index if g.loc[s, "eer"] > INVERTED]
+    if inv:
+        lines.append(f"EER above 0.5 across corpora (inverted scores): {', '.join(system_order(inv))}.")
+    for b in BASELINES:
+        if b in g.index:
+            beat = [s for s in det.index if det.loc[s, "hi"] < g.loc[b, "lo"]]
+            lines.append(f"{b}: {_fmt(g.loc[b])}; representations whose interval lies entirely below it: "
+                         f"{', '.join(system_order(beat)) if beat else 'none'}.")
+    return _bullets(lines)
+
+
+def robustness(cells: pd.DataFrame) -> str:
+    """Which modifications clearly degrade which representations (interval above the clean one),
+    and where scores invert (EER > 0.5)."""
+    if cells is None or cells.empty:
+        return _bullets([])
+    clean = cells[cells["condition"] == "clean"].set_index("feature")
+    mod = cells[cells["condition"] != "clean"]
+    lines = []
+    for cond, g in mod.groupby("condition", sort=True):
+        g = g.set_index("feature")
+        worse = [f for f in g.index if f in clean.index and g.loc[f, "lo"] > clean.loc[f, "hi"]]
+        inv = [f for f in g.index if g.loc[f, "eer"] > INVERTED]
+        if not worse and not inv:
+            continue
+        text = f"**{cond}**: "
+        text += (f"clearly worse than clean for {', '.join(system_order(worse))}" if worse
+                 else "no representation clearly worse than clean")
+        if inv:
+            text += f"; inverted scores (EER > 0.5) for {', '.join(system_order(inv))}"
+        lines.append(text + ".")
+    unaffected = sorted(set(mod["condition"]) - {ln.split("**")[1] for ln in lines})
+    if unaffected:
+        lines.append(f"No clear effect (every interval overlaps the clean one): {', '.join(unaffected)}.")
+    return _bullets(lines)
+
+
+def learning_curve(cells: pd.DataFrame, change: pd.DataFrame) -> str:
+    """Per representation: EER at the smallest and the largest subset and whether the change is significant."""
+    if cells is None or cells.empty:
+        return _bullets([])
+    lines = []
+    for f in system_order(cells["feature"].unique()):
+        g = cells[cells["feature"] == f].sort_values("subset")
+        first, last = g.iloc[0], g.iloc[-1]
+        text = (f"{f}: {_fmt(first)} with {int(first['n_train'])} training clips -> {_fmt(last)} with "
+                f"{int(last['n_train'])}")
+        c = change[change["feature"] == f] if change is not None and len(change) else pd.DataFrame()
+        if len(c):
+            r = c.iloc[0]
+            if r["significant"]:
+                text += f" (significant, Holm p = {r['p_holm']:.3g})"
+            else:
+                text += f" (not significant, Holm p = {r['p_holm']:.3g})"
+        lines.append(text + ".")
+    return _bullets(lines)
+
+
+def seeds(spread: pd.DataFrame, cells: pd.DataFrame | None = None) -> str:
+    """How much the EER moves with the training seed, compared with the bootstrap interval width."""
+    if spread is None or spread.empty:
+        return _bullets(["Only one training seed was run per cell."])
+    lines = [f"{len(spread)} cells trained with {int(spread['n_seeds'].min())}-{int(spread['n_seeds'].max())} seeds: "
+             f"seed standard deviation of the eval EER median {spread['eer_sd'].median():.3f}, "
+             f"max {spread['eer_sd'].max():.3f} ({spread.loc[spread['eer_sd'].idxmax(), 'train_corpus']}/"
+             f"{spread.loc[spread['eer_sd'].idxmax(), 'feature']})."]
+    if cells is not None and len(cells):
+        c = cells.merge(spread, on=["train_corpus", "feature"])
+        if len(c):
+            half = ((c["hi"] - c["lo"]) / 2).median()
+            ratio = float(c["eer_sd"].median() / half) if half > 0 else math.nan
+            lines.append(f"The median seed sd is {ratio:.2f}x the median half-width of the bootstrap interval: "
+                         + ("training randomness is as large as the trial sampling noise, so single-seed rankings "
+                            "need both." if ratio >= 0.5 else
+                            "training randomness is small next to the trial sampling noise."))
+    return _bullets(lines)
+
+
+def hardware(hw: pd.DataFrame) -> str:
+    """The cheapest and most expensive representation in storage and extraction time."""
+    if hw is None or hw.empty:
+        return _bullets([])
+    lines = []
+    for col, what in (("extract_ms", "extraction time per clip (ms)"), ("storage_gb_at_240k", "storage (GB @240k)")):
+        if col in hw and hw[col].notna().any():
+            v = hw[col].astype(float)
+            lines.append(f"{what}: lowest {v.idxmin()} ({v.min():.3g}), highest {v.idxmax()} ({v.max():.3g}), "
+                         f"ratio {v.max() / max(v.min(), 1e-12):.0f}x.")
+    return _bullets(lines)
+
+
+def as_markdown(title: str, body: str) -> str:
+    """A "What this shows" section."""
+    return f"### {title}\n\n{body}\n"
+
+
+def fraction_inverted(cells: pd.DataFrame) -> float:
+    """Share of cells with EER above 0.5 (for quick checks)."""
+    v = cells["eer"].to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return float((v > INVERTED).mean()) if v.size else math.nan
+
+
+__all__ = ["ALPHA", "INVERTED", "as_markdown", "cross_dataset", "fraction_inverted", "hardware", "in_domain",
+           "learning_curve", "robustness", "seeds", "training"]
