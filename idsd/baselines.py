@@ -7,8 +7,8 @@ the detector's score table as extra "features" (``feature = run = "lfcc-gmm"`` /
 
 LFCC-GMM
 --------
-The ASVspoof 2019 (and 2021 LA/DF) baseline B01 front end (Sahidullah, Kinnunen & Hanilci,
-Interspeech 2015, as released with the ASVspoof 2019 baseline package): pre-emphasis
+The front end of the ASVspoof 2019 LFCC-GMM baseline (B01; the LFCC of Sahidullah, Kinnunen &
+Hanilci, Interspeech 2015, as released in the ASVspoof 2019 baseline package): pre-emphasis
 ``1 - 0.97 z^-1``; 20 ms Hamming frames with a 10 ms shift (half-overlapping, the first frame at
 sample 0, the last one zero-padded); 512-point FFT power spectrum; 20 triangular filters with
 edges equally spaced on a linear frequency axis from 0 Hz to the Nyquist frequency; ``log10``
@@ -22,9 +22,10 @@ The back end is two diagonal-covariance GMMs (bona fide and spoof) trained by EM
 of the training clips; a clip's score is its mean per-frame log-likelihood ratio
 ``log p(x | bona) - log p(x | spoof)``. The challenge baseline used 512 components trained on
 tens of thousands of utterances; with a few hundred training clips per class (~60 000 frames)
-the default here is 64 components (about 900 frames per component, so the variances are well
-estimated, and EM converges in seconds), fitted on at most ``max_frames`` frames per class
-drawn at random (seeded).
+the default here is 64 components, fitted on at most ``max_frames`` = 20 000 frames per class
+drawn at random (seeded): about 300 frames per 121-parameter component, so the variances are
+well estimated, and one corpus fits in about 15 s (512 components would leave ~120 frames per
+component of a 60 000-frame corpus and memorise the training clips).
 
 bands-lr
 --------
@@ -58,10 +59,18 @@ KINDS = ("lfcc-gmm", "bands-lr")
 # --------------------------------------------------------------------------- LFCC
 
 
-def _linear_filterbank(sr: int, n_fft: int, n_filters: int) -> np.ndarray:
-    """Triangular filters on a linear frequency axis, shape (n_fft // 2 + 1, n_filters)."""
+def _linear_filterbank(sr: int, n_fft: int, n_filters: int, fmin: float = 0.0,
+                       fmax: float | None = None) -> np.ndarray:
+    """Triangular filters on a linear frequency axis, shape (n_fft // 2 + 1, n_filters).
+
+    Edges equally spaced from ``fmin`` to ``fmax`` (default ``sr / 2``); filter ``i`` rises from
+    edge ``i`` to 1 at edge ``i + 1`` and falls to 0 at edge ``i + 2`` (MATLAB ``trimf``).
+    """
+    fmax = sr / 2 if fmax is None else fmax
+    if not 0 <= fmin < fmax <= sr / 2:
+        raise ValueError(f"need 0 <= fmin < fmax <= {sr / 2}, got {fmin}, {fmax}")
     f = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    edges = np.linspace(0.0, sr / 2, n_filters + 2)
+    edges = np.linspace(fmin, fmax, n_filters + 2)
     fb = np.zeros((f.size, n_filters))
     for i in range(n_filters):
         a, b, c = edges[i:i + 3]
@@ -76,7 +85,8 @@ def _deltas(x: np.ndarray) -> np.ndarray:
 
 
 def lfcc(y: np.ndarray, sr: int = SAMPLE_RATE, win_ms: float = 20.0, hop_ms: float = 10.0, n_fft: int = 512,
-         n_filters: int = 20, n_ceps: int = 20, preemph: float = 0.97, deltas: bool = True) -> np.ndarray:
+         n_filters: int = 20, n_ceps: int = 20, preemph: float = 0.97, deltas: bool = True,
+         fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
     """Linear-frequency cepstral coefficients with deltas, as in the ASVspoof 2019 LFCC-GMM baseline.
 
     Parameters
@@ -97,6 +107,10 @@ def lfcc(y: np.ndarray, sr: int = SAMPLE_RATE, win_ms: float = 20.0, hop_ms: flo
         Pre-emphasis coefficient (baseline: 0.97; 0 disables).
     deltas : bool
         Append delta and delta-delta (baseline: yes).
+    fmin, fmax : float
+        Band covered by the filters (baseline: 0 Hz to ``sr / 2``). The ASVspoof 2021 LA
+        package's high-resolution variant is ``win_ms=30, hop_ms=15, n_fft=1024, n_filters=70,
+        fmax=4000`` (see ``docs/baselines.md``).
 
     Returns
     -------
@@ -109,6 +123,8 @@ def lfcc(y: np.ndarray, sr: int = SAMPLE_RATE, win_ms: float = 20.0, hop_ms: flo
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     win = int(round(sr * win_ms / 1000))
     hop = int(round(sr * hop_ms / 1000))
+    if n_ceps > n_filters:
+        raise ValueError(f"n_ceps ({n_ceps}) cannot exceed n_filters ({n_filters})")
     if win > n_fft:
         raise ValueError(f"window of {win} samples is longer than the FFT ({n_fft})")
     if preemph:
@@ -117,7 +133,7 @@ def lfcc(y: np.ndarray, sr: int = SAMPLE_RATE, win_ms: float = 20.0, hop_ms: flo
     y = np.pad(y, (0, max(0, (n_frames - 1) * hop + win - y.size)))
     frames = np.lib.stride_tricks.sliding_window_view(y, win)[::hop][:n_frames] * np.hamming(win)
     power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
-    energies = power @ _linear_filterbank(sr, n_fft, n_filters)
+    energies = power @ _linear_filterbank(sr, n_fft, n_filters, fmin, fmax)
     ceps = dct(np.log10(energies + np.finfo(np.float64).eps), type=2, norm="ortho", axis=1)[:, :n_ceps]
     if deltas:
         d = _deltas(ceps)

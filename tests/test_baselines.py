@@ -36,6 +36,10 @@ def test_lfcc_building_blocks():
     f = np.linspace(0, 8000, 257)
     inner = (f >= 8000 / 21) & (f <= 8000 * 20 / 21)  # between the first and the last centre
     np.testing.assert_allclose(fb.sum(axis=1)[inner], 1.0, atol=1e-9)  # overlapping triangles tile it
+    with pytest.raises(ValueError):
+        _linear_filterbank(16000, 512, 20, fmin=100, fmax=9000)
+    hi_res = lfcc(_tilted("real", 0), win_ms=30, hop_ms=15, n_fft=1024, n_filters=70, fmax=4000)
+    assert hi_res.shape == (133, 60) and np.isfinite(hi_res).all()
     ramp = np.arange(10, dtype=float)[:, None] * np.ones((1, 3))
     d = _deltas(ramp)
     assert (d[1:-1] == 2).all() and (d[0] == 1).all() and (d[-1] == 1).all()
