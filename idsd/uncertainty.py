@@ -53,6 +53,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from idsd import metrics
 
@@ -199,8 +200,9 @@ class _Resampler:
         """Replicate weights, shape (n_boot, n_trials), float64 (integer counts)."""
         outer_counts = np.zeros((n_boot, self.n_outer), np.int64)
         for units in self.outer_strata:
-            m = units.size
-            outer_counts[:, units] = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)
+            m = units.size  # m draws with replacement among m units: counts via one bincount
+            draws = rng.integers(0, m, size=(n_boot, m)) + (np.arange(n_boot) * m)[:, None]
+            outer_counts[:, units] = np.bincount(draws.ravel(), minlength=n_boot * m).reshape(n_boot, m)
         inner_counts = np.zeros((n_boot, self.n_inner), np.float64)
         if self.single_inner.size:
             inner_counts[:, self.single_inner] = outer_counts[:, self.single_outer]
@@ -337,7 +339,7 @@ def bootstrap_eer(scores, target, groups=None, n_boot: int = 1000, alpha: float 
 
 
 def paired_bootstrap(scores_a, scores_b, target, groups=None, n_boot: int = 1000, alpha: float = 0.05,
-                     seed: int = 0, metric: Callable | None = None) -> dict:
+                     seed: int = 0, metric: Callable | None = None, p_method: str = "percentile") -> dict:
     """Paired cluster bootstrap of the EER difference of two systems on the same trials.
 
     Parameters
@@ -349,17 +351,23 @@ def paired_bootstrap(scores_a, scores_b, target, groups=None, n_boot: int = 1000
         As in :func:`bootstrap_eer`.
     n_boot, alpha, seed, metric
         As in :func:`bootstrap_eer`; every replicate's weights are applied to both systems.
+    p_method : str
+        ``"percentile"``: twice the smaller share of replicates with difference <= 0 or >= 0,
+        with the +1 correction ``(count + 1) / (n_boot + 1)``, capped at 1 (replicates with
+        difference exactly 0 count on both sides, so identical systems get p = 1); it cannot go
+        below ``2 / (n_boot + 1)``, so a Holm family of ``m`` tests needs ``n_boot > 40 m`` to
+        reach 0.05. ``"normal"``: ``2 * (1 - Phi(|diff| / sd))`` with ``sd`` the standard
+        deviation of the bootstrap differences (not limited by ``n_boot``; p = 1 when sd = 0).
 
     Returns
     -------
     dict
         ``eer_a``, ``eer_b``, ``diff`` (= eer_a - eer_b; negative: A is better), ``lo``, ``hi``
-        (percentile interval of the difference), ``p_value`` (two-sided, for difference = 0:
-        twice the smaller share of replicates with difference <= 0 or >= 0, with the +1
-        correction ``(count + 1) / (n_boot + 1)``, capped at 1; replicates with difference
-        exactly 0 count on both sides, so identical systems get p = 1), ``n_trials``,
-        ``n_groups``.
+        (percentile interval of the difference), ``p_value`` (two-sided, for difference = 0),
+        ``n_trials``, ``n_groups``.
     """
+    if p_method not in ("percentile", "normal"):
+        raise ValueError(f"p_method must be 'percentile' or 'normal', got {p_method!r}")
     a, t, g = _inputs(scores_a, target, groups)
     b = np.asarray(scores_b, dtype=np.float64).reshape(-1)
     if b.shape != a.shape:
@@ -372,9 +380,13 @@ def paired_bootstrap(scores_a, scores_b, target, groups=None, n_boot: int = 1000
     diff = _point(metric, a, t) - _point(metric, b, t)
     if d.size:
         lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-        below = (np.sum(d <= 0) + 1) / (d.size + 1)
-        above = (np.sum(d >= 0) + 1) / (d.size + 1)
-        p = min(1.0, 2 * min(below, above))
+        if p_method == "normal":
+            sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
+            p = 1.0 if sd == 0 else float(min(1.0, 2 * norm.sf(abs(diff) / sd)))
+        else:
+            below = (np.sum(d <= 0) + 1) / (d.size + 1)
+            above = (np.sum(d >= 0) + 1) / (d.size + 1)
+            p = min(1.0, 2 * min(below, above))
     else:
         lo = hi = p = np.nan
     return dict(eer_a=_point(metric, a, t), eer_b=_point(metric, b, t), diff=float(diff), lo=float(lo),
@@ -416,7 +428,8 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
                    trial_cols: Sequence[str] = ("dataset", "split", "path", "fragment", "condition"),
                    by: Sequence[str] = ("train_corpus", "eval_corpus", "mode"), split: str | None = "eval",
                    cluster_by: Sequence[str] = ("speaker", "utterance"), family: Sequence[str] | None = None,
-                   n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, level: float = 0.05) -> pd.DataFrame:
+                   n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, level: float = 0.05,
+                   p_method: str = "percentile") -> pd.DataFrame:
     """Every pair of systems evaluated on the same trials: paired bootstrap + Holm correction.
 
     Parameters
@@ -443,6 +456,10 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
         As in :func:`paired_bootstrap` (the same seed for every pair).
     level : float
         Significance level of the ``significant`` column (on the Holm-adjusted p-value).
+    p_method : str
+        See :func:`paired_bootstrap`. With ``"percentile"`` the smallest Holm-adjusted p-value
+        of a family of ``m`` tests is ``2 m / (n_boot + 1)``; a warning is logged when that
+        cannot reach ``level`` (raise ``n_boot``, narrow the ``family``, or use ``"normal"``).
 
     Returns
     -------
@@ -479,7 +496,8 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
                 continue
             meta = ra.reset_index()
             res = paired_bootstrap(ra["score"].to_numpy(), rb["score"].to_numpy(), t,
-                                   cluster_ids(meta, cluster_by), n_boot=n_boot, alpha=alpha, seed=seed)
+                                   cluster_ids(meta, cluster_by), n_boot=n_boot, alpha=alpha, seed=seed,
+                                   p_method=p_method)
             rows.append({**dict(zip(by, gkey)), "system_a": sa, "system_b": sb,
                          **{k: res[k] for k in ("eer_a", "eer_b", "diff", "lo", "hi", "p_value",
                                                 "n_trials", "n_groups")}})
@@ -491,10 +509,69 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
         out["p_holm"] = out.groupby(fam, dropna=False)["p_value"].transform(lambda p: holm(p.to_numpy()))
     else:
         out["p_holm"] = holm(out["p_value"].to_numpy())
+    m = int(out.groupby(fam, dropna=False).size().max()) if fam else len(out)
+    if p_method == "percentile" and 2 * m / (n_boot + 1) >= level:
+        log.warning("pairwise_tests: %d tests per Holm family with n_boot=%d: no adjusted p-value can be "
+                    "below %.3g (smallest possible %.3g); raise n_boot above %d or use p_method='normal'",
+                    m, n_boot, level, 2 * m / (n_boot + 1), int(np.ceil(2 * m / level)))
     out["significant"] = out["p_holm"] < level
     lower = np.where(out["diff"] < 0, out["system_a"], out["system_b"])
     out["better"] = np.where(out["significant"] & (out["diff"] != 0), lower, "")
     return out[cols]
+
+
+def eer_ci(frame: pd.DataFrame, cluster_by: Sequence[str] = ("speaker", "utterance"), n_boot: int = 1000,
+           alpha: float = 0.05, seed: int = 0) -> dict:
+    """:func:`bootstrap_eer` of a score frame (columns ``score``, ``target`` and the ``cluster_by`` ones).
+
+    Returns
+    -------
+    dict
+        As :func:`bootstrap_eer`.
+    """
+    return bootstrap_eer(frame["score"].to_numpy(), frame["target"].to_numpy(), cluster_ids(frame, cluster_by),
+                         n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_corpus", "feature"),
+             split: str | None = "eval", cluster_by: Sequence[str] = ("speaker", "utterance"),
+             n_boot: int = 1000, alpha: float = 0.05, seed: int = 0, digits: int = 3) -> pd.DataFrame:
+    """EER with its cluster-bootstrap interval for every group of a score table.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Score rows (e.g. :func:`idsd.evaluate.collect_scores` output, one mode and pooling).
+    by : sequence of str
+        Grouping columns (those present); e.g. ``("train_corpus", "feature")`` over in-domain
+        rows gives the cells of the in-domain table, ``("feature",)`` its pooled "Total" row
+        (pooled trials of one utterance stay one unit, as its path is the same).
+    split : str or None
+        Keep rows of this split (when a ``split`` column exists); None keeps all.
+    cluster_by, n_boot, alpha, seed
+        As in :func:`eer_ci` (the same seed for every group).
+    digits : int
+        Decimals of the ``text`` column.
+
+    Returns
+    -------
+    DataFrame
+        ``by`` columns + ``eer, lo, hi, n_bona, n_spoof, n_groups, n_outer, text``
+        (:func:`format_ci`); groups lacking a class are left out.
+    """
+    df = scores[scores["split"] == split] if (split is not None and "split" in scores) else scores
+    by = [c for c in by if c in df]
+    rows = []
+    for key, g in (df.groupby(by, sort=True, dropna=False) if by else [((), df)]):
+        key = key if isinstance(key, tuple) else (key,)
+        t = g["target"].to_numpy()
+        if not (t == 1).any() or not (t == 0).any():
+            continue
+        r = eer_ci(g, cluster_by, n_boot=n_boot, alpha=alpha, seed=seed)
+        rows.append({**dict(zip(by, key)), **{k: r[k] for k in ("eer", "lo", "hi", "n_bona", "n_spoof",
+                                                                "n_groups", "n_outer")},
+                     "text": format_ci(r["eer"], r["lo"], r["hi"], digits)})
+    return pd.DataFrame(rows, columns=[*by, "eer", "lo", "hi", "n_bona", "n_spoof", "n_groups", "n_outer", "text"])
 
 
 def format_ci(value, lo, hi, digits: int = 3) -> str:

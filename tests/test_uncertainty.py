@@ -13,6 +13,7 @@ from idsd.uncertainty import (
     _groups_array,
     _Resampler,
     bootstrap_eer,
+    ci_table,
     cluster_ids,
     format_ci,
     holm,
@@ -147,6 +148,10 @@ def test_paired_bootstrap_exchangeable_systems_vs_a_better_one():
     assert ab["p_value"] > 0.05 and ab["lo"] < 0 < ab["hi"]
     assert ac["p_value"] < 0.01 and ac["diff"] > 0 and ac["lo"] > 0
     assert paired_bootstrap(a, c, t, n_boot=500, seed=1)["p_value"] < 0.01
+    normal = paired_bootstrap(a, c, t, n_boot=500, p_method="normal")
+    assert normal["p_value"] < 2 / 501 and normal["diff"] == ac["diff"]  # not limited by n_boot
+    assert paired_bootstrap(a, b, t, n_boot=500, p_method="normal")["p_value"] > 0.05
+    assert paired_bootstrap(a, a, t, n_boot=50, p_method="normal")["p_value"] == 1.0
     adj = holm([ab["p_value"], ac["p_value"]])
     assert adj[0] >= ab["p_value"] and adj[0] > 0.05 and adj[1] < 0.05
 
@@ -159,7 +164,7 @@ def test_holm_against_a_hand_checked_example():
     assert holm([]).size == 0
 
 
-def test_pairwise_tests_on_a_score_table():
+def test_pairwise_tests_on_a_score_table(caplog):
     rng = np.random.default_rng(9)
     n = 120
     t = np.r_[np.ones(n, int), np.zeros(n, int)]
@@ -180,6 +185,23 @@ def test_pairwise_tests_on_a_score_table():
     assert row.loc[("mel", "cqt"), "significant"] and row.loc[("mel", "cqt"), "better"] == "cqt"
     with pytest.raises(ValueError, match="duplicate"):
         pairwise_tests(pd.concat([frame, frame]), n_boot=10)
+    with caplog.at_level("WARNING", logger="idsd.uncertainty"):
+        pairwise_tests(frame, n_boot=100)  # 3 tests x 2 / 101 > 0.05: can never be significant
+    assert "raise n_boot" in caplog.text
+
+
+def test_ci_table_per_group_and_pooled():
+    df = _clustered(np.random.default_rng(5), n_utt=20, clips=4)
+    frame = pd.concat([df.assign(train_corpus=c, feature=f, split="eval", score=df.score + k)
+                       for k, (c, f) in enumerate([("a", "mel"), ("a", "cqt"), ("b", "mel")])], ignore_index=True)
+    table = ci_table(frame, by=("train_corpus", "feature"), n_boot=200)
+    assert list(zip(table.train_corpus, table.feature)) == [("a", "cqt"), ("a", "mel"), ("b", "mel")]
+    assert (table.n_groups == 40).all() and (table.lo <= table.eer).all() and (table.eer <= table.hi).all()
+    one = bootstrap_eer(df.score, df.target, cluster_ids(df), n_boot=200)
+    assert table.iloc[1][["eer", "lo", "hi"]].tolist() == [one["eer"], one["lo"], one["hi"]]
+    assert table.text.iloc[0] == format_ci(table.eer.iloc[0], table.lo.iloc[0], table.hi.iloc[0])
+    pooled = ci_table(frame, by=("feature",), n_boot=200)
+    assert pooled.set_index("feature").loc["mel", "n_groups"] == 40  # the same utterances pooled: one unit each
 
 
 def test_format_ci():
