@@ -373,14 +373,15 @@ def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits
         keep, lf, tv = _extract(rows, kinds, progress, f"baselines {name}")
         rows = rows.iloc[keep].reset_index(drop=True)
         is_train = (rows["split"] == train_split).to_numpy()
+        is_test = rows["split"].isin(list(splits)).to_numpy()
         target = rows["target"].to_numpy().astype(int)
-        test = rows[~is_train].reset_index(drop=True)
+        test = rows[is_test].reset_index(drop=True)
         if "lfcc-gmm" in kinds:
             t0 = time.perf_counter()
             gmm = LFCCGMM(n_components=n_components, seed=seed).fit(
                 [f for f, tr, t in zip(lf, is_train, target) if tr and t == 1],
                 [f for f, tr, t in zip(lf, is_train, target) if tr and t == 0])
-            score = gmm.score([f for f, tr in zip(lf, is_train) if not tr])
+            score = gmm.score([f for f, te in zip(lf, is_test) if te])
             log.info("baselines %s: lfcc-gmm fitted and scored in %.1f s", name, time.perf_counter() - t0)
             frames.append(test.assign(score=score, feature="lfcc-gmm"))
         if "bands-lr" in kinds:

@@ -30,6 +30,18 @@ def test_lfcc_shape_and_values(tone):
     assert static[:, 1].mean() > 0
 
 
+def test_lfcc_frame_by_hand():
+    """Frame 5 recomputed step by step: pre-emphasis, 320-sample Hamming frame at 5 * 160, 512-FFT."""
+    from scipy.fft import dct
+
+    y = _tilted("fake", 3).astype(np.float64)
+    pre = np.r_[y[0], y[1:] - 0.97 * y[:-1]]
+    frame = pre[800:1120] * np.hamming(320)
+    energy = np.abs(np.fft.fft(frame, 512)[:257]) ** 2 @ _linear_filterbank(16000, 512, 20)
+    expected = dct(np.log10(energy + np.finfo(float).eps), norm="ortho")
+    np.testing.assert_allclose(lfcc(y, deltas=False)[5], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_lfcc_building_blocks():
     fb = _linear_filterbank(16000, 512, 20)
     assert fb.shape == (257, 20) and fb.max() == pytest.approx(1.0, abs=0.02)
@@ -105,5 +117,7 @@ def test_baseline_scores_on_a_tiny_manifest(tmp_path, write_clip):
     assert table.loc["toy", "lfcc-gmm"] < 0.2  # the tilt is easy for LFCC
     only = baseline_scores(man[man.dataset == "toy"], kinds=("bands-lr",), splits=("eval",), progress=False)
     assert set(only.feature) == {"bands-lr"} and set(only.split) == {"eval"} and len(only) == 8
+    with_train = baseline_scores(man[man.dataset == "toy"], splits=("train", "eval"), progress=False, n_components=4)
+    assert set(with_train.split) == {"train", "eval"} and len(with_train) == 2 * (16 + 8)
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_scores(man, kinds=("cqcc-gmm",))
