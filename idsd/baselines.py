@@ -320,6 +320,64 @@ def _extract(manifest: pd.DataFrame, kinds: Sequence[str], progress: bool, desc:
     return np.asarray(keep, dtype=np.int64), lf, tv
 
 
+def baseline_features(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, progress: bool = True,
+                      desc: str = "baseline features") -> tuple[pd.DataFrame, list, np.ndarray]:
+    """Load every row's fragment once and compute what the baselines need.
+
+    Returns
+    -------
+    rows : DataFrame, m rows
+        The rows whose audio could be read (index reset).
+    lfcc_frames : list of m arrays (199, 60), or empty when ``lfcc-gmm`` is not asked for
+    trivial : numpy.ndarray, shape (m, 38) (``SCALAR + BANDS`` of :mod:`idsd.audit`), or (m, 0)
+    """
+    kinds = list(kinds)
+    rows = manifest.reset_index(drop=True)
+    keep, lf, tv = _extract(rows, kinds, progress, desc)
+    return rows.iloc[keep].reset_index(drop=True), lf, np.asarray(tv, dtype=float).reshape(len(keep), -1)
+
+
+def fit_and_score(rows: pd.DataFrame, lfcc_frames: list, trivial: np.ndarray, train: np.ndarray, test: np.ndarray,
+                  kinds: Sequence[str] = KINDS, seed: int = 0, n_components: int = 64, name: str = "") -> pd.DataFrame:
+    """Fit the baselines on the ``train`` rows and score the ``test`` rows (features of :func:`baseline_features`).
+
+    Parameters
+    ----------
+    train, test : numpy.ndarray of bool, shape (m,)
+        Row masks; the train rows need both classes.
+
+    Returns
+    -------
+    DataFrame
+        The test rows + ``score`` (higher = more real; the mean frame LLR for lfcc-gmm, P(real) for
+        bands-lr) + ``feature`` (the baseline name); empty when the train rows lack a class.
+    """
+    from idsd.audit import BANDS, SCALAR
+
+    target = rows["target"].to_numpy().astype(int)
+    if len(set(target[train])) < 2:
+        log.warning("baselines: %s: the training rows need both classes; skipped", name or "corpus")
+        return pd.DataFrame(columns=[*rows.columns, "score", "feature"])
+    test_rows = rows[test].reset_index(drop=True)
+    frames = []
+    if "lfcc-gmm" in kinds:
+        t0 = time.perf_counter()
+        gmm = LFCCGMM(n_components=n_components, seed=seed).fit(
+            [f for f, tr, t in zip(lfcc_frames, train, target) if tr and t == 1],
+            [f for f, tr, t in zip(lfcc_frames, train, target) if tr and t == 0])
+        score = gmm.score([f for f, te in zip(lfcc_frames, test) if te])
+        log.info("baselines %s: lfcc-gmm fitted and scored in %.1f s", name, time.perf_counter() - t0)
+        frames.append(test_rows.assign(score=score, feature="lfcc-gmm"))
+    if "bands-lr" in kinds:
+        feats = pd.concat([rows.drop(columns=[c for c in (*SCALAR, *BANDS) if c in rows]).assign(split="unused"),
+                           pd.DataFrame(trivial, columns=[*SCALAR, *BANDS])], axis=1)
+        # a row can be both fitted on and scored (scoring the train split): fit rows + scored rows
+        both = pd.concat([feats[train].assign(split="train"), feats[test].assign(split="test")], ignore_index=True)
+        scored = bands_lr(both, splits=("test",), train_split="train")
+        frames.append(test_rows.assign(score=scored["score"].to_numpy(), feature="bands-lr"))
+    return pd.concat(frames, ignore_index=True)
+
+
 def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits: Sequence[str] = ("dev", "eval"),
                     progress: bool = True, seed: int = 0, n_components: int = 64, mode: str = "baseline",
                     train_split: str = "train") -> pd.DataFrame:
@@ -353,7 +411,7 @@ def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits
     DataFrame
         One row per scored fragment and baseline: the manifest columns + ``score`` (higher =
         more real: P(real) for bands-lr, the mean frame LLR for lfcc-gmm) + ``feature`` and
-        ``run`` (the baseline name), ``pooling`` (``""``), ``mode``, ``train_corpus`` and
+        ``run`` (the baseline name), ``pooling`` (``""``), ``seed`` (0), ``mode``, ``train_corpus`` and
         ``eval_corpus`` (the row's ``dataset``), so that it concatenates with
         :func:`idsd.evaluate.collect_scores` output.
     """
@@ -361,8 +419,6 @@ def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {KINDS}")
-    from idsd.audit import BANDS, SCALAR
-
     frames = []
     data = manifest if "dataset" in manifest else manifest.assign(dataset="")
     for name, corpus in data.groupby("dataset", sort=True):
@@ -370,31 +426,17 @@ def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits
         if rows[rows["split"] == train_split]["target"].nunique() < 2:
             log.warning("baselines: %s: the %s split needs both classes; skipped", name, train_split)
             continue
-        keep, lf, tv = _extract(rows, kinds, progress, f"baselines {name}")
-        rows = rows.iloc[keep].reset_index(drop=True)
+        rows, lf, tv = baseline_features(rows, kinds, progress, f"baselines {name}")
         is_train = (rows["split"] == train_split).to_numpy()
-        is_test = rows["split"].isin(list(splits)).to_numpy()
-        target = rows["target"].to_numpy().astype(int)
-        test = rows[is_test].reset_index(drop=True)
-        if "lfcc-gmm" in kinds:
-            t0 = time.perf_counter()
-            gmm = LFCCGMM(n_components=n_components, seed=seed).fit(
-                [f for f, tr, t in zip(lf, is_train, target) if tr and t == 1],
-                [f for f, tr, t in zip(lf, is_train, target) if tr and t == 0])
-            score = gmm.score([f for f, te in zip(lf, is_test) if te])
-            log.info("baselines %s: lfcc-gmm fitted and scored in %.1f s", name, time.perf_counter() - t0)
-            frames.append(test.assign(score=score, feature="lfcc-gmm"))
-        if "bands-lr" in kinds:
-            feats = pd.concat([rows.drop(columns=[c for c in (*SCALAR, *BANDS) if c in rows]),
-                               pd.DataFrame(np.asarray(tv).reshape(len(rows), -1), columns=[*SCALAR, *BANDS])],
-                              axis=1)
-            frames.append(bands_lr(feats, splits=splits, train_split=train_split).assign(feature="bands-lr"))
+        test = rows["split"].isin(list(splits)).to_numpy()
+        frames.append(fit_and_score(rows, lf, tv, is_train, test, kinds, seed, n_components, str(name)))
     if not frames:
-        return pd.DataFrame(columns=[*manifest.columns, "score", "feature", "run", "pooling", "mode",
+        return pd.DataFrame(columns=[*manifest.columns, "score", "feature", "run", "pooling", "seed", "mode",
                                      "train_corpus", "eval_corpus"])
     out = pd.concat(frames, ignore_index=True)
     out["run"] = out["feature"]
     out["pooling"] = ""
+    out["seed"] = 0
     out["mode"] = mode
     out["train_corpus"] = out["dataset"]
     out["eval_corpus"] = out["dataset"]

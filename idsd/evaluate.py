@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.special
 
 from idsd import metrics
 from idsd.paper_values import FEATURES as PAPER_FEATURES
@@ -414,24 +415,30 @@ def score_baselines(out: Outputs, study, kinds: Sequence[str] = ("lfcc-gmm", "ba
 
     corpora = list(train_corpora) if train_corpora is not None else list(study.train_corpora)
     manifests = {c: study.manifest(out, c) for c in study.eval_corpora}
-    done = []
+    done, todo = [], []
     for tc in corpora:
         targets = {(ev, k): score_path(out, tc, ev, BASELINE_MODE, k) for ev in manifests for k in kinds}
         if not overwrite and all(p.is_file() for p in targets.values()):
             done += [{"train_corpus": tc, "eval_corpus": ev, "run": k, "path": str(p), "n": None, "written": False}
                      for (ev, k), p in targets.items()]
-            continue
-        rows = [manifests[tc]] + [m[m["split"] == "eval"] for ev, m in manifests.items() if ev != tc]
-        rows = pd.concat(rows, ignore_index=True)
-        rows["_eval_corpus"] = np.r_[np.full(len(manifests[tc]), tc, dtype=object),
-                                     np.concatenate([np.full(int((m["split"] == "eval").sum()), ev, dtype=object)
-                                                     for ev, m in manifests.items() if ev != tc] or [[]])]
-        sc = baselines.baseline_scores(rows, kinds=tuple(kinds), splits=("dev", "eval"), progress=progress,
-                                       seed=seed)
-        for (ev, kind), g in sc.groupby(["_eval_corpus", "feature"], sort=True):
-            if ev != tc:
-                g = g[g["split"] == "eval"]
-            path = write_scores(score_frame(g, g["score"].to_numpy()), score_path(out, tc, ev, BASELINE_MODE, kind))
+        else:
+            todo.append(tc)
+    if not todo:
+        return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "run", "path", "n", "written"])
+    # every clip's features once: the training corpora's train/dev/eval and every corpus's eval split
+    union = pd.concat([m[m["split"].isin(["train", "dev", "eval"] if c in todo else ["eval"])]
+                       for c, m in manifests.items()], ignore_index=True)
+    rows, lf, tv = baselines.baseline_features(union, kinds, progress)
+    ds, split = rows["dataset"].to_numpy(), rows["split"].to_numpy()
+    for tc in todo:
+        train = (ds == tc) & (split == "train")
+        test = ((ds == tc) & np.isin(split, ["dev", "eval"])) | ((ds != tc) & (split == "eval"))
+        sc = baselines.fit_and_score(rows, lf, tv, train, test, kinds, seed, name=tc)
+        for (ev, kind), g in sc.groupby(["dataset", "feature"], sort=True):
+            s = g["score"].to_numpy(dtype=float)
+            if kind == "lfcc-gmm":  # mean frame LLR -> P(real) at equal priors (monotone: EER unchanged)
+                s = scipy.special.expit(s)
+            path = write_scores(score_frame(g, s), score_path(out, tc, ev, BASELINE_MODE, kind))
             done.append({"train_corpus": tc, "eval_corpus": ev, "run": kind, "path": str(path), "n": len(g),
                          "written": True})
     return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "run", "path", "n", "written"])

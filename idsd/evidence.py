@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 N_BOOT = 1000
 """Bootstrap resamples per interval."""
 
+N_BOOT_TESTS = 5000
+"""Bootstrap resamples per paired test: with percentile p-values the smallest Holm-adjusted p of a
+family of m tests is 2 m / (n_boot + 1), so 36 pairs (9 systems) need n_boot well above 1,440."""
+
 ALPHA = 0.05
 """Two-sided level: 95 % intervals, tests at 5 % after Holm's correction."""
 
@@ -38,7 +42,7 @@ BASELINES = ("lfcc-gmm", "bands-lr")
 CELL_COLUMNS = ("eer", "lo", "hi", "n_bona", "n_spoof", "n_groups")
 """Columns every cell carries besides its keys."""
 
-TRIAL_KEY = ("path", "fragment")
+TRIAL_KEY = ("dataset", "split", "path", "fragment", "condition")
 """Columns that identify one trial across systems (paired tests align on them)."""
 
 
@@ -74,11 +78,8 @@ def eer_cell(rows: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     if n_bona == 0 or n_spoof == 0:
         return {"eer": math.nan, "lo": math.nan, "hi": math.nan, "n_bona": n_bona, "n_spoof": n_spoof,
                 "n_groups": 0}
-    groups = uncertainty.cluster_ids(rows)
-    r = uncertainty.bootstrap_eer(rows["score"].to_numpy(dtype=float), target, groups, n_boot=n_boot,
-                                  alpha=ALPHA, seed=seed)
-    return {"eer": float(r["eer"]), "lo": float(r["lo"]), "hi": float(r["hi"]), "n_bona": n_bona,
-            "n_spoof": n_spoof, "n_groups": int(r["n_groups"])}
+    r = uncertainty.eer_ci(rows, n_boot=n_boot, alpha=ALPHA, seed=seed)
+    return {k: r[k] for k in CELL_COLUMNS}
 
 
 def cells(scores: pd.DataFrame, by: Sequence[str], n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
@@ -87,12 +88,11 @@ def cells(scores: pd.DataFrame, by: Sequence[str], n_boot: int = N_BOOT, seed: i
     Returns
     -------
     DataFrame
-        ``by`` columns + :data:`CELL_COLUMNS`, one row per group.
+        ``by`` columns + :data:`CELL_COLUMNS`, one row per group that has both classes.
     """
     by = list(by)
-    out = [{**dict(zip(by, key if isinstance(key, tuple) else (key,))), **eer_cell(g, n_boot, seed)}
-           for key, g in scores.groupby(by, sort=True)]
-    return pd.DataFrame(out, columns=[*by, *CELL_COLUMNS])
+    t = uncertainty.ci_table(scores, by=by, split=None, n_boot=n_boot, alpha=ALPHA, seed=seed)
+    return t[[*by, *CELL_COLUMNS]].reset_index(drop=True)
 
 
 def pooled_cells(scores: pd.DataFrame, by: Sequence[str], label_col: str, label: str,
@@ -185,37 +185,28 @@ def _eer(rows: pd.DataFrame) -> float:
 
 
 def paired_tests(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_corpus"),
-                 system: str = "feature", n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+                 system: str = "feature", n_boot: int = N_BOOT_TESTS, seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap test of the EER difference of every pair of systems on the same trials.
 
-    Within each group of ``by`` (one evaluation), the systems' scores are aligned on
-    :data:`TRIAL_KEY`; only trials every system scored are kept. p-values are Holm-corrected
-    within the group (the family of that evaluation's pairwise comparisons).
+    Within each group of ``by`` (one evaluation), each pair is compared on the trials both
+    systems scored (:func:`idsd.uncertainty.pairwise_tests`); p-values are Holm-corrected within
+    the group (the family of that evaluation's pairwise comparisons).
 
     Returns
     -------
     DataFrame
         ``by`` columns + ``a, b, eer_a, eer_b, diff (a - b), lo, hi, p, p_holm, significant, better,
-        n_trials``; ``better`` names the system with the lower EER when the difference is significant,
-        else ``""``.
+        n_trials, n_groups``; ``better`` names the system with the lower EER when the difference
+        is significant, else ``""``. Rows are ordered as :func:`system_order`.
     """
-    frames = []
-    for key, g in scores.groupby(list(by), sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        wide_scores = g.pivot_table(index=list(TRIAL_KEY), columns=system, values="score", aggfunc="first")
-        wide_scores = wide_scores.dropna()
-        if wide_scores.shape[1] < 2 or wide_scores.empty:
-            continue
-        meta = g.drop_duplicates(list(TRIAL_KEY)).set_index(list(TRIAL_KEY)).loc[wide_scores.index]
-        order = system_order(list(wide_scores.columns))
-        res = uncertainty.pairwise_tests(
-            {s: wide_scores[s].to_numpy() for s in order}, meta["target"].to_numpy(dtype=int),
-            uncertainty.cluster_ids(meta.reset_index()), n_boot=n_boot, seed=seed, alpha=ALPHA)
-        for k, v in zip(by, key):
-            res.insert(0, k, v)
-        res["n_trials"] = len(wide_scores)
-        frames.append(res)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if scores.empty:
+        return pd.DataFrame()
+    order = {s: i for i, s in enumerate(system_order(scores[system].unique()))}
+    df = scores.assign(_order=scores[system].map(order)).sort_values("_order", kind="stable")
+    t = uncertainty.pairwise_tests(df.drop(columns="_order"), system_col=system, trial_cols=TRIAL_KEY,
+                                   by=tuple(by), split=None, family=tuple(by), n_boot=n_boot, alpha=ALPHA,
+                                   seed=seed, level=ALPHA)
+    return t.rename(columns={"system_a": "a", "system_b": "b", "p_value": "p"})
 
 
 # =========================================================================== the results as cells
@@ -323,7 +314,8 @@ def learning_curve_change(lc_scores: pd.DataFrame, n_boot: int = N_BOOT, seed: i
     two["system"] = np.where(two["subset"] == first, "smallest", "largest")
     res = []
     for f, g in two.groupby("feature", sort=True):
-        t = paired_tests(g.assign(group=f), by=("group",), system="system", n_boot=n_boot, seed=seed)
+        t = paired_tests(g.assign(group=f), by=("group",), system="system", n_boot=max(n_boot, N_BOOT_TESTS),
+                         seed=seed)
         if len(t):
             res.append(t.rename(columns={"group": "feature"}))
     if not res:

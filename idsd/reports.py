@@ -455,7 +455,8 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
                          "In-domain eval EER over training seeds (same data and protocol, different weight "
                          "initialisation, dropout and batch order)", index=False).values()
     ind = primary[(primary["train_corpus"] == primary["eval_corpus"]) & (primary["split"] == "eval")]
-    tests = evidence.paired_tests(ind[ind["train_corpus"].isin(corpora)], by=("train_corpus",), n_boot=nb)
+    # paired tests: 5x the interval resamples (Holm needs small attainable p-values, see N_BOOT_TESTS)
+    tests = evidence.paired_tests(ind[ind["train_corpus"].isin(corpora)], by=("train_corpus",), n_boot=5 * nb)
     files += write_table(tests, "in_domain_paired_tests", outputs,
                          "Paired bootstrap test of the EER difference of every pair of systems on the same "
                          "in-domain eval trials (diff = a - b; p Holm-corrected within each corpus)",

@@ -66,7 +66,8 @@ def test_write_read_roundtrip_keeps_float32_scores(outputs):
 
 
 def test_parse_run_name():
-    assert E.parse_run_name("mel_avg_10") == {"feature": "mel", "pooling": "avg", "setting": "10"}
+    assert E.parse_run_name("mel_avg_10") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 0}
+    assert E.parse_run_name("mel_avg_10-seed2") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 2}
     assert E.parse_run_name("chroma_max_2")["feature"] == "chroma"
     assert E.parse_run_name("odd")["feature"] == "odd"
 
@@ -326,3 +327,24 @@ def test_read_features_hardware_units(tmp_path):
     pd.DataFrame({"x": [1]}).to_csv(p, index=False)
     with pytest.raises(ValueError, match="feature"):
         E.read_features_hardware(p)
+
+
+def test_score_baselines_fits_each_training_corpus_and_scores_every_eval_split(outputs, manifest_factory):
+    """Baselines fitted on a corpus score its own dev/eval and the other corpus's eval, as the detector does."""
+    from idsd.study import CorpusEntry, Study
+
+    for name in ("c1", "c2"):
+        manifest_factory({"train": 6, "dev": 3, "eval": 4}, dataset=name).to_csv(
+            outputs.manifests / f"{name}.csv", index=False)
+    study = Study("embedded", [CorpusEntry("c1", "manifests/c1.csv", True), CorpusEntry("c2", "manifests/c2.csv",
+                                                                                         True)])
+    done = E.score_baselines(outputs, study, progress=False)
+    assert done["written"].all() and len(done) == 2 * 2 * 2  # 2 training corpora x 2 eval corpora x 2 kinds
+    own = E.read_scores(E.score_path(outputs, "c1", "c1", E.BASELINE_MODE, "lfcc-gmm"))
+    other = E.read_scores(E.score_path(outputs, "c1", "c2", E.BASELINE_MODE, "bands-lr"))
+    assert set(own["split"]) == {"dev", "eval"} and set(other["split"]) == {"eval"} and set(other["dataset"]) == {"c2"}
+    assert own["score"].between(0, 1).all()  # LLR mapped to P(real)
+    s = E.collect_scores(outputs)
+    assert set(s["mode"]) == {E.BASELINE_MODE} and set(s["feature"]) == {"lfcc-gmm", "bands-lr"}
+    again = E.score_baselines(outputs, study, progress=False)
+    assert not again["written"].any()  # reused

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,6 +131,7 @@ def test_figures_render(outputs):
 
 
 def test_write_results_end_to_end(outputs):
+    """Five results from generated score files: intervals, baselines, seeds, paired tests, conclusions."""
     from idsd import evaluate as E
 
     rng = np.random.default_rng(1)
@@ -137,37 +141,67 @@ def test_write_results_end_to_end(outputs):
                   learning_curve_corpus="mini-wavefake")
 
     def frame(n, shift, split="eval", condition="clean", dataset="mini-for"):
-        r = pd.DataFrame({"path": [f"/x/{i}.wav" for i in range(2 * n)], "dataset": dataset, "split": split,
-                          "target": [1] * n + [0] * n, "source": ["bonafide"] * n + ["tts"] * n,
-                          "condition": condition})
+        r = pd.DataFrame({"path": [f"/x/{dataset}/{split}/{i}.wav" for i in range(2 * n)], "dataset": dataset,
+                          "split": split, "target": [1] * n + [0] * n, "source": ["bonafide"] * n + ["tts"] * n,
+                          "condition": condition, "speaker": [f"s{i % 5}" for i in range(2 * n)]})
         s = np.r_[rng.normal(shift, 1, n), rng.normal(0, 1, n)]
         return E.score_frame(r, 1 / (1 + np.exp(-s)))
 
-    for f in ("mel", "mfcc"):
-        run = f"{f}_avg_10"
+    # mfcc separates well (shift 4), mel barely (0.3); a second mfcc seed; two baselines
+    systems = {"mel_avg_10": 0.3, "mfcc_avg_10": 4.0, "mfcc_avg_10-seed1": 3.5}
+    for run, shift in systems.items():
         for tc in ("mini-for", "mini-wavefake"):
-            E.write_scores(pd.concat([frame(20, 2, "dev", dataset=tc), frame(20, 2, dataset=tc)]),
+            rng = np.random.default_rng(zlib.crc32(f"{run}{tc}".encode()))
+            E.write_scores(pd.concat([frame(40, shift, "dev", dataset=tc), frame(60, shift, dataset=tc)]),
                            E.score_path(outputs, tc, tc, "array", run))
             other = "mini-wavefake" if tc == "mini-for" else "mini-for"
-            E.write_scores(frame(20, 0.5, dataset=other), E.score_path(outputs, tc, other, "array", run))
-        E.write_scores(pd.concat([frame(20, 1, condition="mp3"), frame(20, 0.2, condition="noise")]),
+            E.write_scores(frame(40, 0.5, dataset=other), E.score_path(outputs, tc, other, "array", run))
+        E.write_scores(pd.concat([frame(30, 1, condition="mp3"), frame(30, -1.5, condition="noise")]),
                        E.score_path(outputs, "mini-for", E.MODIFIED, "array", run))
-    pd.DataFrame([{"corpus": "mini-wavefake", "feature": "mfcc", "subset": k, "n_subsets": 10, "fraction": k / 10,
-                   "n_train": 10 * k, "eer": 0.5 / k} for k in range(1, 11)]).to_csv(
-        outputs.metrics / "learning_curve.csv", index=False)
+    for kind, shift in (("lfcc-gmm", 1.5), ("bands-lr", 1.0)):
+        for tc in ("mini-for", "mini-wavefake"):
+            rng = np.random.default_rng(zlib.crc32(f"{kind}{tc}".encode()))
+            E.write_scores(frame(60, shift, dataset=tc), E.score_path(outputs, tc, tc, E.BASELINE_MODE, kind))
+    lc = []
+    for k in range(1, 4):
+        rng = np.random.default_rng(k)
+        E.write_scores(frame(50, k, dataset="mini-wavefake"),
+                       outputs.scores / E.LEARNING_CURVE / "mini-wavefake" / "array" / f"{k}of3" / "mfcc_avg_10.csv")
+        lc.append({"corpus": "mini-wavefake", "feature": "mfcc", "subset": k, "n_subsets": 3, "fraction": k / 3,
+                   "n_train": 10 * k, "eer": 0.5 / k, "run": "mfcc_avg_10"})
+    pd.DataFrame(lc).to_csv(outputs.metrics / "learning_curve.csv", index=False)
     pd.DataFrame({"feature": ["mel", "mfcc"], "ms_per_clip": [1.9, 0.6]}).to_csv(
         outputs.metrics / "features_hardware.csv", index=False)
 
-    tables, files = reports.write_results(outputs, study)
+    tables, files = reports.write_results(outputs, study, n_boot=200)
     assert all(p.is_file() for p in files)
-    for name in ("in_domain_eer", "in_domain_eer_vs_paper", "cross_dataset_by_feature", "learning_curve_vs_paper",
-                 "hardware_vs_paper", "robustness_eer"):
+    for name in ("in_domain_eer", "in_domain_eer_vs_paper", "in_domain_seed_spread", "in_domain_paired_tests",
+                 "cross_dataset_by_feature", "learning_curve_vs_paper", "learning_curve_change", "hardware_vs_paper",
+                 "robustness_eer"):
         assert (outputs.tables / f"{name}.md").is_file(), name
-    for fig in ("in_domain_eer", "cross_dataset_eer", "learning_curve", "hardware_requirements", "robustness_eer"):
+    for fig in ("in_domain_eer", "in_domain_eer_ci", "cross_dataset_eer", "learning_curve", "hardware_requirements",
+                "robustness_eer"):
         assert (outputs.figures / f"{fig}.png").is_file(), fig
     md = (outputs.tables / "results.md").read_text()
-    assert "ours (mini-for)" in md and "paper (F2S)" in md and "paper (WF)" in md
+    assert "ours (mini-for)" in md and "paper (F2S)" in md
     assert "`mini-for` stands for F2S (FoR for-2seconds)" in md
-    assert md.count("## ") == 6  # five results (cross-dataset in two tables)
     assert tables["in_domain_eer_vs_paper"].loc["mfcc", "paper (F2S)"] == 0.0070
+
+    # every EER of ours carries an interval: CSV has eer/lo/hi, Markdown shows "eer [lo, hi]"
+    cells = pd.read_csv(outputs.tables / "in_domain_eer.csv")
+    assert {"eer", "lo", "hi", "n_bona", "n_spoof", "n_groups"} <= set(cells.columns)
+    assert ((cells["lo"] <= cells["eer"]) & (cells["eer"] <= cells["hi"])).all()
+    assert set(cells["feature"]) == {"mel", "mfcc", "lfcc-gmm", "bands-lr"}  # baseline rows, main seed only
+    assert "Total" in set(cells["train_corpus"])
+    shown = (outputs.tables / "in_domain_eer.md").read_text()
+    assert re.search(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", shown)
+    # the seed spread uses both mfcc seeds; the paired test finds mfcc better than mel on both corpora
+    spread = tables["in_domain_seed_spread"]
+    assert set(spread["feature"]) == {"mfcc"} and (spread["n_seeds"] == 2).all()
+    tests = tables["in_domain_paired_tests"]
+    mm = tests[((tests["a"] == "mel") & (tests["b"] == "mfcc"))]
+    assert len(mm) == 2 and mm["significant"].all() and (mm["better"] == "mfcc").all()
+    # conclusions are computed: the best representation and its comparison with the baselines
+    assert "lowest detector EER mfcc" in md and "beats lfcc-gmm" in md
     assert list(tables["robustness_eer"].columns) == ["clean", "mp3", "noise"]
+    assert "inverted scores" in md  # noise shifts fakes above reals: EER > 0.5 is called out

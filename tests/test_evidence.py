@@ -1,0 +1,76 @@
+"""idsd.evidence and idsd.conclusions: cells with intervals, seeds, paired tests, computed conclusions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from idsd import conclusions, evidence
+
+
+def _scores(shifts: dict, n: int = 80, corpus: str = "c1", seed: int = 0, seeds=(0,)) -> pd.DataFrame:
+    """In-domain eval score rows of several systems on the same trials (one path per trial)."""
+    frames = []
+    for system, shift in shifts.items():
+        for sd in seeds:
+            r = np.random.default_rng(seed * 100 + sd * 7 + sum(map(ord, system)))
+            t = np.r_[np.ones(n, int), np.zeros(n, int)]
+            s = np.r_[r.normal(shift, 1, n), r.normal(0, 1, n)]
+            frames.append(pd.DataFrame({
+                "train_corpus": corpus, "eval_corpus": corpus, "mode": "array", "feature": system, "pooling": "avg",
+                "seed": sd, "run": f"{system}_avg_10", "dataset": corpus, "split": "eval", "condition": "clean",
+                "path": [f"/{corpus}/{i}.wav" for i in range(2 * n)], "fragment": 0, "target": t,
+                "speaker": [f"s{i % 6}" for i in range(2 * n)], "source": np.where(t == 1, "bonafide", "tts"),
+                "score": 1 / (1 + np.exp(-s))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_primary_seed_keeps_the_lowest_seed_per_cell():
+    s = _scores({"mel": 1.0, "mfcc": 2.0}, seeds=(0, 1, 2))
+    p = evidence.primary_seed(s)
+    assert set(p["seed"]) == {0} and len(p) == len(s) // 3
+    spread = evidence.seed_spread(s)
+    assert list(spread["n_seeds"]) == [3, 3] and (spread["eer_sd"] > 0).all()
+
+
+def test_in_domain_cells_have_intervals_and_a_pooled_total():
+    s = pd.concat([_scores({"mel": 1.0, "lfcc-gmm": 1.0}, corpus="c1"),
+                   _scores({"mel": 2.0, "lfcc-gmm": 1.0}, corpus="c2", seed=1)])
+    c = evidence.in_domain_cells(s, n_boot=200)
+    assert set(c["train_corpus"]) == {"c1", "c2", "Total"}
+    assert ((c["lo"] <= c["eer"]) & (c["eer"] <= c["hi"])).all()
+    tot = c[(c["train_corpus"] == "Total") & (c["feature"] == "mel")].iloc[0]
+    assert tot["n_bona"] == 160 and tot["n_spoof"] == 160  # pooled trials of both corpora
+    w = evidence.wide(c, "feature", "train_corpus", column_order=["c1", "c2", "Total"])
+    assert list(w.index) == ["mel", "lfcc-gmm"] and list(w.columns) == ["c1", "c2", "Total"]
+    assert all("[" in v for v in w.to_numpy().ravel())
+
+
+def test_equal_systems_are_not_ranked_and_the_conclusion_says_so():
+    s = _scores({"mel": 1.5, "cqt": 1.5, "mfcc": 3.5, "bands-lr": 3.5}, n=120)
+    cells = evidence.in_domain_cells(s, n_boot=200)
+    tests = evidence.paired_tests(s, by=("train_corpus",), n_boot=2000)
+    melcqt = tests[(tests["a"] == "mel") & (tests["b"] == "cqt")].iloc[0]
+    assert not melcqt["significant"] and melcqt["better"] == ""
+    mfcc_mel = tests[(tests["a"] == "mel") & (tests["b"] == "mfcc")].iloc[0]
+    assert mfcc_mel["significant"] and mfcc_mel["better"] == "mfcc"
+    text = conclusions.in_domain(cells, tests)
+    assert "lowest detector EER mfcc" in text
+    assert "does not differ significantly from bands-lr" in text  # same shift as the best: no claim
+
+
+def test_training_conclusions_count_the_stopping_rules():
+    runs = pd.DataFrame({"train_corpus": ["a", "a", "b"], "name": ["mel_avg_10", "mfcc_avg_10", "mel_avg_10"],
+                         "epochs": [20, 60, 12], "stop_reason": ["dev_loss", "cap", "train_loss"]})
+    text = conclusions.training(runs)
+    assert "3 runs" in text and "1 stopped by: dev loss plateau" in text
+    assert "Reached the epoch cap" in text and "a/mfcc_avg_10" in text
+
+
+def test_robustness_conclusions_flag_degradation_and_inversion():
+    cells = pd.DataFrame({"feature": ["mel", "mel", "mel"], "condition": ["clean", "mp3", "downsample"],
+                          "eer": [0.05, 0.30, 0.62], "lo": [0.03, 0.25, 0.55], "hi": [0.08, 0.36, 0.69],
+                          "n_bona": 100, "n_spoof": 100, "n_groups": 200})
+    text = conclusions.robustness(cells)
+    assert "**mp3**: clearly worse than clean for mel" in text
+    assert "inverted scores (EER > 0.5) for mel" in text
