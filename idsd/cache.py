@@ -45,6 +45,7 @@ import pandas as pd
 
 from idsd.errors import AudioError
 from idsd.features import FeatureConfig, extract_batch
+from idsd.validate import check_manifest, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,11 @@ class FeatureSet:
 
 
 def config_dir(cache_dir: str | os.PathLike, config: FeatureConfig) -> Path:
-    """``<cache_dir>/features/<config key>``, created with its ``config.json``."""
-    d = Path(cache_dir) / "features" / config.key()
-    d.mkdir(parents=True, exist_ok=True)
+    """``<cache_dir>/features/<config key>``, created with its ``config.json``.
+
+    Raises InputError when the folder cannot be made (a file in the way, no permission).
+    """
+    d = Path(output_dir(Path(cache_dir) / "features" / config.key(), "feature cache folder"))
     meta = d / "config.json"
     if not meta.exists():
         tmp = meta.with_name(f"config.json.tmp{os.getpid()}")
@@ -228,7 +231,7 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
     from idsd.audio import fragments, load_audio
     from idsd.progress import tqdm
 
-    manifest = manifest.reset_index(drop=True)
+    manifest = check_manifest(manifest, "manifest", required=("path", "fragment")).reset_index(drop=True)
     n = len(manifest)
     shape = (n, *config.shape)
     cdir = config_dir(cache_dir, config)
@@ -245,6 +248,10 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
             old = pd.read_csv(rows_path, keep_default_na=False)
             if list(old["id"]) == ids:
                 table = old.astype({"status": int, "crc": "int64", "reason": str})
+            else:
+                log.warning("%s: index has %d rows for a %d-row set (truncated or altered): rebuilding; "
+                            "rows found in other sets are reused, the rest recomputed", rows_path,
+                            len(old), n)
         except (OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
             log.warning("%s unreadable (%s): recomputing", rows_path, exc)
     status = table["status"].to_numpy().copy()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from idsd.validate import positive_int, probability
+
 log = logging.getLogger(__name__)
 
 
@@ -34,9 +36,10 @@ def register(subparsers, groups) -> None:
                    help="comma-separated features to try (default: all seven)")
     p.add_argument("--mode", default=None, choices=("array", "image", "db"),
                    help="input mode when a model has no run record (default array)")
-    p.add_argument("--split", default="eval", help="split to score (default eval)")
-    p.add_argument("--threshold", type=float, default=0.5, help="accept as real when score > threshold")
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--split", default="eval", choices=("train", "dev", "eval"), help="split to score (default eval)")
+    p.add_argument("--threshold", type=probability, default=0.5,
+                   help="accept as real when score > threshold (a number in [0, 1])")
+    p.add_argument("--batch", type=positive_int, default=256)
     p.add_argument("--outputs", default=None, help="outputs directory (default: the workbook's outputs/)")
     p.add_argument("--models", default=None, help="models folder (default <outputs>/models)")
     p.add_argument("--scores", default=None, help="write score files and the summary flat into this folder")
