@@ -45,7 +45,7 @@ import pandas as pd
 
 from idsd.errors import AudioError
 from idsd.features import FeatureConfig, extract_batch
-from idsd.validate import check_manifest, output_dir
+from idsd.validate import CSV_ENCODING, CSV_ERRORS, check_manifest, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def file_identity(path: str | os.PathLike) -> str:
 def entry_ids(manifest: pd.DataFrame) -> list[str]:
     """Entry id per manifest row: hash of the file identity and the fragment index."""
     idents = {p: file_identity(p) for p in manifest["path"].unique()}
-    return [hashlib.sha1(f"{idents[p]}#{int(f)}".encode()).hexdigest()[:20]
+    # surrogateescape: a file name with bytes that are not UTF-8 hashes too (same ids otherwise)
+    return [hashlib.sha1(f"{idents[p]}#{int(f)}".encode("utf-8", "surrogateescape")).hexdigest()[:20]
             for p, f in zip(manifest["path"], manifest["fragment"])]
 
 
@@ -81,7 +82,7 @@ def _crc(row: np.ndarray) -> int:
 
 def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
+    df.to_csv(tmp, index=False, encoding=CSV_ENCODING, errors=CSV_ERRORS)
     os.replace(tmp, path)
 
 
@@ -184,7 +185,7 @@ def _known_rows(cdir: Path, skip: str) -> dict[str, tuple[Path, int, int]]:
         if name == skip:
             continue
         try:
-            t = pd.read_csv(rows_csv, keep_default_na=False)
+            t = pd.read_csv(rows_csv, keep_default_na=False, encoding=CSV_ENCODING, encoding_errors=CSV_ERRORS)
         except (OSError, ValueError, pd.errors.ParserError):
             continue
         arr = cdir / f"{name}.npy"
@@ -245,7 +246,8 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
     X = _open_array(arr_path, shape)
     if rows_path.exists():
         try:
-            old = pd.read_csv(rows_path, keep_default_na=False)
+            old = pd.read_csv(rows_path, keep_default_na=False, encoding=CSV_ENCODING,
+                              encoding_errors=CSV_ERRORS)
             if list(old["id"]) == ids:
                 table = old.astype({"status": int, "crc": "int64", "reason": str})
             else:

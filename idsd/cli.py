@@ -24,6 +24,7 @@ import sys
 from idsd import __version__
 
 EXIT_INPUT_ERROR, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED = 2, 3, 130
+_ARGV: list[str] = []  # the arguments being parsed, for the hint in ArgumentParser.error
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -32,12 +33,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         import os
 
-        if "unrecognized arguments" in message or "invalid choice" in message:
-            words = message.split(":", 1)[-1].split()
-            files = [w.strip("'\"") for w in words if os.path.lexists(w.strip("'\""))]
-            if files:
-                message += (f" ({files[0]!r} is a file: put -- before file names that start with '-',"
-                            f" e.g. idsd detect -- {files[0]})")
+        argv = _ARGV[: _ARGV.index("--")] if "--" in _ARGV else _ARGV
+        files = [a for a in argv if a.startswith("-") and len(a) > 1 and os.path.lexists(a)]
+        if files:
+            message += (f" ({files[0]!r} is a file: put -- before file names that start with '-',"
+                        f" e.g. idsd detect -- {files[0]})")
         super().error(message)
 
 
@@ -82,9 +82,10 @@ def _command_name(args) -> str:
     return " ".join(parts)
 
 
-def _one_line(text: str) -> str:
+def _one_line(text) -> str:
+    """The message on one line, printable whatever it holds (undecodable bytes escaped)."""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    return " ".join(lines) if lines else ""
+    return " ".join(lines).encode("utf-8", "backslashreplace").decode("utf-8") if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from idsd.errors import IDSDError
 
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -44,7 +44,7 @@ import pandas as pd
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE, __version__
 from idsd.audio import fragments, load_audio
-from idsd.errors import AudioError, IDSDError
+from idsd.errors import AudioError, IDSDError, show_path
 from idsd.paths import OUTPUTS, Outputs, resolve
 from idsd.progress import tqdm
 
@@ -254,6 +254,10 @@ def find_model(model: str | os.PathLike | None = None,
     where = default_model_dir(outputs) if model is None else resolve(model)
     if where.is_file():
         return where
+    if os.path.lexists(where) and not where.is_dir():
+        from idsd.validate import file_problem
+
+        raise DetectorConfigError(f"{show_path(where)}: {file_problem(where) or 'not a model file'}")
     if where.is_dir():
         candidates = sorted(where.glob("*.keras"), key=lambda p: (p.stat().st_mtime, p.name))
         if candidates:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
-from idsd.errors import AudioError, InputError, MissingInputError
+from idsd.errors import AudioError, InputError, MissingInputError, show_path
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +255,8 @@ def check_manifest(df: pd.DataFrame, source: str | os.PathLike = "<manifest>",
         raise InputError(source, f"manifest must be a DataFrame, got {type(df).__name__}")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(source, f"not a manifest: missing column(s) {', '.join(missing)} "
-                                 f"(has: {', '.join(map(str, df.columns[:12])) or 'none'})")
+        has = ", ".join(show_path(str(c))[:40] for c in df.columns[:12]) or "none"
+        raise InputError(source, f"not a manifest: missing column(s) {', '.join(missing)} (has: {has})")
     df = df.copy()
     if "path" in df:
         paths = df["path"].astype(str)

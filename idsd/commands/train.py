@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from idsd.validate import positive_int
@@ -116,7 +117,7 @@ def run(args) -> int:
         record = train_model(train, dev if len(dev.X) else None, config, Path(models) / f"{name}.keras",
                              extra_record={"train_corpus": dataset, "dataset_arg": os.fspath(args.input)})
     except (TrainingError, ValueError, FileNotFoundError) as exc:
-        print(f"idsd train: {exc}")
+        print(f"idsd train: {exc}", file=sys.stderr)
         return 2
     fin = record["final"]
     print(f"{name}: {record['epochs']} epochs in {record['wall_s']:.0f} s ({record['samples_per_s']:.0f} samples/s), "
