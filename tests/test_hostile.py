@@ -720,6 +720,27 @@ def test_detect_lists_every_skip(tmp_path):
                    "loopdir": "symlink to a folder (not followed)"}
 
 
+def test_detect_report_shows_skips_and_odd_names_on_one_line():
+    """Table, JSON and CSV reports list skipped entries; odd names print escaped on one line."""
+    from idsd.commands.detect import render_json, render_table
+    from idsd.detect import ERROR_COLUMNS, RESULT_COLUMNS
+
+    odd = "/in/" + U.replace(".wav", "\nx.wav")
+    results = pd.DataFrame([{"file": odd, "duration_s": 2.0, "windows": 1, "score": 0.7, "score_min": 0.7,
+                             "score_max": 0.7, "decision": "real", "threshold": 0.5, "window_scores": [0.7]}],
+                           columns=list(RESULT_COLUMNS))
+    results.attrs["skipped"] = [{"file": "/in/p.wav", "reason": "not a regular file (a FIFO (named pipe))"}]
+    errors = pd.DataFrame([(odd, "empty file")], columns=list(ERROR_COLUMNS))
+    info = {"model": "m.keras", "feature": "mfcc", "mode": "array", "score": "P(real)", "threshold": 0.5,
+            "threshold_source": "given"}
+    table = render_table(results, errors, info)
+    table.encode("utf-8")  # printable whatever the names hold
+    assert "Skipped in folders (1):" in table and "  /in/p.wav: not a regular file (a FIFO (named pipe))" in table
+    assert f"  {show_path(odd)}: empty file" in table and "\\xff\\xfe" in table
+    doc = json.loads(render_json(results, errors, info))
+    assert doc["skipped"] == results.attrs["skipped"] and doc["errors"][0]["file"] == odd
+
+
 def test_detect_help_says_strictly_greater(capsys):
     with pytest.raises(SystemExit):
         main(["detect", "--help"])
@@ -851,7 +872,9 @@ EXTRA = [
     "the features equal an uninterrupted run's.",
     "A truncated feature-cache index is rebuilt with a logged warning; duplicate manifest rows are refused.",
     "Folders walked by `idsd detect` list every entry not scored (hidden, not an audio name, FIFO, broken "
-    "symlink, symlink to a folder) under `skipped` in the report.",
+    "symlink, symlink to a folder) under `skipped` in the report (table, JSON, CSV on stderr); file names "
+    "with newlines or non-UTF-8 bytes print escaped, on one line.",
+    "`idsd detect --help` says \"real if score > threshold\", as the code decides.",
 ]
 
 
