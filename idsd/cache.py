@@ -232,7 +232,8 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
     from idsd.audio import fragments, load_audio
     from idsd.progress import tqdm
 
-    manifest = check_manifest(manifest, "manifest", required=("path", "fragment")).reset_index(drop=True)
+    check_manifest(manifest, "manifest", required=("path", "fragment"))  # InputError on bad rows
+    manifest = manifest.reset_index(drop=True)
     n = len(manifest)
     shape = (n, *config.shape)
     cdir = config_dir(cache_dir, config)

@@ -763,16 +763,23 @@ def _wait_lines(path: Path, n: int, proc, timeout: float = 60.0) -> None:
 
 
 def test_manifest_kill_and_resume(tmp_path, caplog):
-    """SIGKILL ``idsd manifest`` mid-way; the re-run decodes only the rest; same result as uninterrupted."""
+    """SIGKILL ``idsd manifest`` mid-way; the re-run decodes only the rest; same result as uninterrupted.
+
+    The killed child decodes slowly (a 30 ms sleep per file, so the kill lands mid-way on any
+    machine); the re-run and the reference run are ordinary in-process runs.
+    """
     from idsd.commands.manifest import checkpoint_path
 
     c = tmp_path / "c"
     for i in range(40):
-        wav(c / ("real" if i % 2 else "fake") / f"f{i:02d}.wav", tone(12.0, 44100, seed=i), 44100)
+        wav(c / ("real" if i % 2 else "fake") / f"f{i:02d}.wav", tone(2.5, 22050, seed=i), 22050)
     (c / "real" / "bad.wav").write_bytes(b"junk" * 100)
     out = tmp_path / "o" / "m.csv"
     ckpt = Path(checkpoint_path(out))
-    proc = subprocess.Popen([sys.executable, "-m", "idsd", "manifest", str(c), "--out", str(out), "--no-progress",
+    code = ("import sys, time; import idsd.datasets.common as c; f = c.load_audio; "
+            "c.load_audio = lambda p: (time.sleep(0.03), f(p))[1]; from idsd.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "manifest", str(c), "--out", str(out), "--no-progress",
                              "--workers", "1"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_lines(ckpt, 6, proc)
     proc.send_signal(signal.SIGKILL)
@@ -794,7 +801,10 @@ def test_manifest_kill_and_resume(tmp_path, caplog):
 
 
 def test_features_kill_and_resume(tmp_path, monkeypatch):
-    """SIGKILL feature extraction mid-way; the re-run extracts only missing rows; same features."""
+    """SIGKILL feature extraction mid-way; the re-run extracts only missing rows; same features.
+
+    The killed child extracts slowly (a 30 ms sleep per batch of one file) so the kill lands mid-way.
+    """
     import idsd.cache as cache
     from idsd.features import FeatureConfig
 
@@ -805,9 +815,10 @@ def test_features_kill_and_resume(tmp_path, monkeypatch):
     m = pd.DataFrame(rows)
     man = tmp_path / "m.csv"
     m.to_csv(man, index=False)
-    code = ("import sys, pandas as pd; from idsd.cache import load_feature_set; from idsd.features import "
-            "FeatureConfig; load_feature_set(pd.read_csv(sys.argv[1]), FeatureConfig('mfcc'), sys.argv[2], "
-            "progress=False, batch_files=1)")
+    code = ("import sys, time, pandas as pd; import idsd.cache as c; from idsd.features import FeatureConfig; "
+            "f = c.extract_batch; c.extract_batch = lambda *a, **k: (time.sleep(0.03), f(*a, **k))[1]; "
+            "c.load_feature_set(pd.read_csv(sys.argv[1]), FeatureConfig('mfcc'), sys.argv[2], progress=False, "
+            "batch_files=1)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(man), str(tmp_path / "cache")], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
