@@ -556,7 +556,6 @@ class Detector:
         ModelNotFoundError, DetectorConfigError
         """
         from idsd.features import FEATURES, MODES, feature_shape
-        from idsd.train import load_model
 
         path = find_model(model_path)
         card = read_model_card(path)
@@ -587,6 +586,8 @@ class Detector:
             raise DetectorConfigError(f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
         if mode not in MODES:
             raise DetectorConfigError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+
+        from idsd.train import load_model  # Keras: imported only once the card and arguments are checked
 
         try:
             model = load_model(path)
