@@ -664,6 +664,29 @@ def test_build_manifest_entry_errors(tmp_path):
         detect_layout(tmp_path)
 
 
+def test_layout_levels_list_stray_entries(tmp_path):
+    """Entries beside real/ and fake/ (or beside the FoR split folders) are listed, not ignored."""
+    from idsd.datasets import build_manifest
+
+    f = tmp_path / "mine"
+    wav(f / "real" / "a.wav", tone(2.0))
+    (f / "notes.txt").write_text("x")
+    wav(f / "extras" / "b.wav", tone(2.0))
+    (f / ".git").mkdir()
+    m, rej = build_manifest(f, layout="folder", progress=False)
+    assert len(m) == 1
+    assert dict(zip(rej.file.map(os.path.basename), rej.reason)) == {
+        ".git": "hidden folder", "extras": "outside real/ and fake/ (not used)",
+        "notes.txt": "outside real/ and fake/ (not used)"}
+    r = tmp_path / "for-2seconds"
+    wav(r / "training" / "real" / "a.wav", tone(2.0))
+    wav(r / "training" / "other" / "b.wav", tone(2.0))
+    (r / "README.md").write_text("x")
+    m, rej = build_manifest(r, layout="for", progress=False)
+    assert len(m) == 1 and sorted(rej.file.map(os.path.basename)) == ["README.md", "other"]
+    assert set(rej.reason) == {"outside the FoR layout {training,validation,testing}/{real,fake} (not used)"}
+
+
 def test_load_audio_precise_reasons(tmp_path):
     from idsd.audio import load_audio
 
@@ -885,6 +908,8 @@ EXTRA = [
     "Folders walked by `idsd detect` list every entry not scored (hidden, not an audio name, FIFO, broken "
     "symlink, symlink to a folder) under `skipped` in the report (table, JSON, CSV on stderr); file names "
     "with newlines or non-UTF-8 bytes print escaped, on one line.",
+    "Entries beside `real/` and `fake/` (folder layout) or beside the FoR split and label folders are "
+    "listed in `rejected.csv` (`outside real/ and fake/ (not used)`), not silently ignored.",
     "`idsd detect --help` says \"real if score > threshold\", as the code decides.",
 ]
 

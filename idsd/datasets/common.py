@@ -101,6 +101,26 @@ def walk_files(root: str | os.PathLike, rejected: list[tuple[str, str]] | None =
     return out
 
 
+def list_unused(folder: str | os.PathLike, used: Iterable[str], rejected: list[tuple[str, str]],
+                reason: str) -> None:
+    """List in ``rejected`` every entry of ``folder`` whose name is not in ``used`` (with ``reason``).
+
+    Layout adapters call it for the levels they do not walk (the corpus root, split folders), so
+    a stray file or folder there is reported instead of silently ignored.
+    """
+    used = set(used)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        rejected.append((os.fspath(folder), f"unreadable folder ({exc.strerror})"))
+        return
+    for name in names:
+        if name not in used:
+            full = os.path.join(folder, name)
+            rejected.append((full, "hidden " + ("folder" if os.path.isdir(full) else "file")
+                             if name.startswith(".") else reason))
+
+
 def audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]],
                 reason: str = "not an audio file name"):
     """Yield the audio files under ``root`` (:func:`walk_files` order); list the others in ``rejected``.
