@@ -19,17 +19,22 @@ import soxr
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.errors import AudioError
+from idsd.validate import check_samples, ffmpeg_input, file_problem
 
 log = logging.getLogger(__name__)
 
 
 def _existing_file(path: str | os.PathLike) -> str:
-    """``path`` as a string; AudioError when it is missing or empty."""
+    """``path`` as a string; AudioError when it is not a readable, non-empty regular file.
+
+    The reason is precise (:func:`idsd.validate.file_problem`): ``file not found``, ``broken
+    symlink``, ``is a folder, not a file``, ``not a regular file (a FIFO (named pipe))``,
+    ``unreadable (permission denied)``, ``empty file``. A FIFO or device is never opened.
+    """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file")
+    problem = file_problem(path)
+    if problem:
+        raise AudioError(path, problem)
     return path
 
 
@@ -37,9 +42,10 @@ def _decode_ffmpeg(path: str) -> tuple[np.ndarray, int]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(path, "format not readable by libsndfile and ffmpeg is not installed")
-    cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", path, "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+    # file:/absolute/path: a name like "pipe:x.m4a" or "-y.wav" is a file, never a protocol/option
+    cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", ffmpeg_input(path), "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
            "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         raise AudioError(path, f"not decodable audio ({msg[-1] if msg else 'ffmpeg failed'})")
@@ -60,12 +66,15 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n_samples,), float32
-        Channels averaged to mono, resampled with soxr, NaN/inf replaced by 0.
+        Channels averaged to mono, resampled with soxr, NaN/inf replaced by 0 (with a warning);
+        samples slightly outside [-1, 1] are kept with a logged warning.
 
     Raises
     ------
     AudioError
-        Missing, empty, corrupt or non-audio file; no samples after decoding.
+        Missing, empty, not a regular file, unreadable, corrupt or non-audio file; no samples
+        after decoding; samples far outside [-1, 1] (peak above
+        :data:`idsd.validate.MAX_ABS_SAMPLE`).
     """
     path = _existing_file(path)
     try:
@@ -78,6 +87,7 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     if not np.all(np.isfinite(y)):
         warnings.warn(f"{path}: NaN/inf samples replaced by 0", stacklevel=2)
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    check_samples(y, path)
     if file_sr != sr:
         y = soxr.resample(y, file_sr, sr, quality="VHQ")
     return np.ascontiguousarray(y, dtype=np.float32)

@@ -45,6 +45,7 @@ import pandas as pd
 
 from idsd.errors import AudioError
 from idsd.features import FeatureConfig, extract_batch
+from idsd.validate import CSV_ENCODING, CSV_ERRORS, check_manifest, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def file_identity(path: str | os.PathLike) -> str:
 def entry_ids(manifest: pd.DataFrame) -> list[str]:
     """Entry id per manifest row: hash of the file identity and the fragment index."""
     idents = {p: file_identity(p) for p in manifest["path"].unique()}
-    return [hashlib.sha1(f"{idents[p]}#{int(f)}".encode()).hexdigest()[:20]
+    # surrogateescape: a file name with bytes that are not UTF-8 hashes too (same ids otherwise)
+    return [hashlib.sha1(f"{idents[p]}#{int(f)}".encode("utf-8", "surrogateescape")).hexdigest()[:20]
             for p, f in zip(manifest["path"], manifest["fragment"])]
 
 
@@ -80,7 +82,7 @@ def _crc(row: np.ndarray) -> int:
 
 def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
+    df.to_csv(tmp, index=False, encoding=CSV_ENCODING, errors=CSV_ERRORS)
     os.replace(tmp, path)
 
 
@@ -142,9 +144,11 @@ class FeatureSet:
 
 
 def config_dir(cache_dir: str | os.PathLike, config: FeatureConfig) -> Path:
-    """``<cache_dir>/features/<config key>``, created with its ``config.json``."""
-    d = Path(cache_dir) / "features" / config.key()
-    d.mkdir(parents=True, exist_ok=True)
+    """``<cache_dir>/features/<config key>``, created with its ``config.json``.
+
+    Raises InputError when the folder cannot be made (a file in the way, no permission).
+    """
+    d = Path(output_dir(Path(cache_dir) / "features" / config.key(), "feature cache folder"))
     meta = d / "config.json"
     if not meta.exists():
         tmp = meta.with_name(f"config.json.tmp{os.getpid()}")
@@ -181,7 +185,7 @@ def _known_rows(cdir: Path, skip: str) -> dict[str, tuple[Path, int, int]]:
         if name == skip:
             continue
         try:
-            t = pd.read_csv(rows_csv, keep_default_na=False)
+            t = pd.read_csv(rows_csv, keep_default_na=False, encoding=CSV_ENCODING, encoding_errors=CSV_ERRORS)
         except (OSError, ValueError, pd.errors.ParserError):
             continue
         arr = cdir / f"{name}.npy"
@@ -228,6 +232,7 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
     from idsd.audio import fragments, load_audio
     from idsd.progress import tqdm
 
+    check_manifest(manifest, "manifest", required=("path", "fragment"))  # InputError on bad rows
     manifest = manifest.reset_index(drop=True)
     n = len(manifest)
     shape = (n, *config.shape)
@@ -242,9 +247,14 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
     X = _open_array(arr_path, shape)
     if rows_path.exists():
         try:
-            old = pd.read_csv(rows_path, keep_default_na=False)
+            old = pd.read_csv(rows_path, keep_default_na=False, encoding=CSV_ENCODING,
+                              encoding_errors=CSV_ERRORS)
             if list(old["id"]) == ids:
                 table = old.astype({"status": int, "crc": "int64", "reason": str})
+            else:
+                log.warning("%s: index has %d rows for a %d-row set (truncated or altered): rebuilding; "
+                            "rows found in other sets are reused, the rest recomputed", rows_path,
+                            len(old), n)
         except (OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
             log.warning("%s unreadable (%s): recomputing", rows_path, exc)
     status = table["status"].to_numpy().copy()

@@ -44,7 +44,7 @@ import pandas as pd
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE, __version__
 from idsd.audio import fragments, load_audio
-from idsd.errors import AudioError, IDSDError
+from idsd.errors import AudioError, IDSDError, show_path
 from idsd.paths import OUTPUTS, Outputs, resolve
 from idsd.progress import tqdm
 
@@ -188,18 +188,19 @@ def read_model_card(model_path: str | os.PathLike) -> dict | None:
     Raises
     ------
     DetectorConfigError
-        The card exists but is not a JSON object with a ``feature``.
+        The card exists but is unreadable, not strict JSON (NaN/Infinity are refused) or fails
+        :func:`idsd.validate.check_model_card` (unknown feature/mode, threshold or dev_eer not a
+        finite number in [0, 1], malformed overrides or input_shape).
     """
+    from idsd.validate import check_model_card, read_json
+
     path = card_path(model_path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DetectorConfigError(f"{path}: unreadable model card ({exc})") from exc
-    if not isinstance(card, dict) or not isinstance(card.get("feature"), str):
-        raise DetectorConfigError(f"{path}: model card without a 'feature' field")
-    return card
+        return check_model_card(read_json(path, "model card"), path)
+    except IDSDError as exc:
+        raise DetectorConfigError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- model lookup
@@ -253,6 +254,10 @@ def find_model(model: str | os.PathLike | None = None,
     where = default_model_dir(outputs) if model is None else resolve(model)
     if where.is_file():
         return where
+    if os.path.lexists(where) and not where.is_dir():
+        from idsd.validate import file_problem
+
+        raise DetectorConfigError(f"{show_path(where)}: {file_problem(where) or 'not a model file'}")
     if where.is_dir():
         candidates = sorted(where.glob("*.keras"), key=lambda p: (p.stat().st_mtime, p.name))
         if candidates:
@@ -321,19 +326,33 @@ def export_default_model(outputs: str | os.PathLike | Outputs, pair_metrics: pd.
 # --------------------------------------------------------------------------- input files
 
 
-def collect_audio_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
+def collect_audio_files(paths: Iterable[str | os.PathLike], skipped: list[tuple[str, str]] | None = None
+                        ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Expand files and folders into the list of files to score.
 
-    Folders are walked recursively (sorted, hidden entries skipped) for files whose extension is
-    in :data:`AUDIO_EXTENSIONS`; files named explicitly are kept whatever their extension (a
+    Folders are walked recursively (sorted) for files whose extension is in
+    :data:`AUDIO_EXTENSIONS`; files named explicitly are kept whatever their extension (a
     non-audio one is then reported when decoding fails). Duplicates are dropped.
+
+    Parameters
+    ----------
+    paths : iterable of str or PathLike
+    skipped : list of (path, reason), optional
+        Receives every entry of a walked folder that is not scored, with the reason: hidden
+        file/folder, unsupported extension, symlink to a folder (not followed), unreadable folder,
+        broken symlink, FIFO or other non-regular file.
 
     Returns
     -------
     files : list of pathlib.Path
     problems : list of (path, reason)
-        Paths that do not exist and folders without audio files.
+        Named paths that do not exist or are not regular files (``broken symlink``, ``not a
+        regular file (a FIFO (named pipe))``...) and folders without audio files.
     """
+    from idsd.datasets.common import walk_files
+    from idsd.validate import file_problem
+
+    skipped = skipped if skipped is not None else []
     files, problems, seen = [], [], set()
 
     def add(p: Path) -> None:
@@ -346,19 +365,22 @@ def collect_audio_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path],
         p = Path(raw).expanduser()
         if p.is_dir():
             found = []
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / n for n in sorted(names)
-                             if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_EXTENSIONS)
+            for f in walk_files(p, skipped):
+                if Path(f).suffix.lower() in AUDIO_EXTENSIONS:
+                    found.append(Path(f))
+                else:
+                    skipped.append((f, "not an audio file name (extension not in the audio list)"))
             if not found:
                 problems.append((str(p), "folder without audio files ("
                                  + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")"))
             for f in found:
                 add(f)
-        elif p.exists():
-            add(p)
         else:
-            problems.append((str(p), "file not found"))
+            problem = file_problem(p, allow_empty=True)
+            if problem is None:
+                add(p)
+            else:
+                problems.append((str(p), problem))
     return files, problems
 
 
@@ -502,6 +524,8 @@ class Detector:
             self.threshold = DEFAULT_THRESHOLD
             self.threshold_source = threshold_source or "default 0.5 (no threshold stored with the model)"
         else:
+            if not math.isfinite(float(threshold)):
+                raise DetectorConfigError(f"threshold must be a finite number, got {threshold!r}")
             self.threshold = float(threshold)
             self.threshold_source = threshold_source or "given"
         self.batch_size = int(batch_size)
@@ -532,7 +556,6 @@ class Detector:
         ModelNotFoundError, DetectorConfigError
         """
         from idsd.features import FEATURES, MODES, feature_shape
-        from idsd.train import load_model
 
         path = find_model(model_path)
         card = read_model_card(path)
@@ -563,6 +586,8 @@ class Detector:
             raise DetectorConfigError(f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
         if mode not in MODES:
             raise DetectorConfigError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+
+        from idsd.train import load_model  # Keras: imported only once the card and arguments are checked
 
         try:
             model = load_model(path)
@@ -653,7 +678,8 @@ class Detector:
     def detect_files(self, paths: Iterable[str | os.PathLike], progress: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Score files and folders; see :func:`detect_files`."""
-        files, problems = collect_audio_files(paths)
+        skipped: list[tuple[str, str]] = []
+        files, problems = collect_audio_files(paths, skipped)
         errors: list[tuple[str, str]] = list(problems)
         done: list[DetectionResult] = []
         pending: list[tuple[str, float, np.ndarray, np.ndarray]] = []  # (file, dur, W, audio_s)
@@ -699,6 +725,7 @@ class Detector:
         results = pd.DataFrame([r.as_row() for r in done], columns=list(RESULT_COLUMNS))
         errs = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
         results.attrs.update(self.describe())
+        results.attrs["skipped"] = [{"file": f, "reason": r} for f, r in skipped]
         return results, errs
 
 
@@ -754,6 +781,8 @@ def detect_files(paths: Iterable[str | os.PathLike], model_path: str | os.PathLi
         :func:`windows_frame` turns it into one row per window.
     errors : pandas.DataFrame
         One row per file or folder that could not be scored, columns ``file``, ``reason``.
+        Entries of walked folders that were not scored on purpose (hidden, not an audio name,
+        FIFO, broken symlink...) are in ``results.attrs["skipped"]`` (list of ``{file, reason}``).
 
     Raises
     ------

@@ -48,6 +48,7 @@ from idsd import SAMPLE_RATE
 from idsd.audio import load_audio, write_audio
 from idsd.errors import AudioError
 from idsd.progress import tqdm
+from idsd.validate import ffmpeg_input
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def tools_available() -> dict[str, bool]:
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         raise RuntimeError(f"{cmd[0]} failed: {msg[-1] if msg else proc.returncode}")
@@ -131,8 +132,9 @@ def _sox_roundtrip(y: np.ndarray, tmp: str, encode: list[str], ext: str) -> np.n
 def _ffmpeg_roundtrip(y: np.ndarray, tmp: str, ext: str) -> np.ndarray:
     src, mid, dst = (os.path.join(tmp, n) for n in ("in.wav", f"mid.{ext}", "out.wav"))
     write_audio(src, y)
-    _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", src, mid])
-    _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", mid, dst])
+    # file:/absolute/path: never read as an ffmpeg protocol or option, whatever the folder's name
+    _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", ffmpeg_input(src), ffmpeg_input(mid)])
+    _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", ffmpeg_input(mid), ffmpeg_input(dst)])
     return load_audio(dst)
 
 
@@ -182,6 +184,7 @@ def modify(y: np.ndarray, mod: str, rng: np.random.Generator, backgrounds: dict[
         raise ValueError(f"unknown modification {mod!r}; choose from {MODIFICATIONS}")
     own_tmp = tmpdir is None
     tmp = tempfile.mkdtemp(prefix="idsd-mod-") if own_tmp else tempfile.mkdtemp(prefix="m-", dir=tmpdir)
+    tmp = os.path.abspath(tmp)  # sox has no "--": absolute paths never start with "-"
     try:
         if mod == "mp3":
             out = _sox_roundtrip(y, tmp, ["-C", "9"], "mp3")

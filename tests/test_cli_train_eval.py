@@ -87,7 +87,7 @@ def test_eval_flat_scores_folder_and_missing_suffix(trained, tmp_path, capsys):
     assert (tmp_path / "s" / "eval_result_avg_10.txt").is_file()
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_max_2", "--outputs", str(trained["out"])])
     assert rc == 1
-    assert "no model" in capsys.readouterr().out
+    assert "no model" in capsys.readouterr().err
 
 
 def test_eval_feature_mismatch_is_an_error(trained, tmp_path, capsys):
@@ -99,28 +99,28 @@ def test_eval_feature_mismatch_is_an_error(trained, tmp_path, capsys):
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_avg_10", "--outputs", str(trained["out"]),
                "--models", str(models)])
     assert rc == 2
-    assert "trained on feature 'mfcc'" in capsys.readouterr().out
+    assert "trained on feature 'mfcc'" in capsys.readouterr().err
     # without the record, the input shape (40, 63) vs chroma (12, 126) gives the error
     (models / "chroma_avg_10.run.json").unlink()
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_avg_10", "--outputs", str(trained["out"]),
                "--models", str(models), "--features", "chroma"])
     assert rc == 2
-    assert "expects input" in capsys.readouterr().out
+    assert "expects input" in capsys.readouterr().err
 
 
 def test_train_bad_inputs(trained, tmp_path, capsys):
     rc = main(["train", "-i", str(tmp_path / "nowhere"), "--outputs", str(trained["out"])])
-    assert rc == 2 and "no such corpus" in capsys.readouterr().out
+    assert rc == 2 and "no such corpus" in capsys.readouterr().err
     one_class = pd.read_csv(trained["manifest"])
     one_class = one_class[(one_class.split != "train") | (one_class.label == "real")]
     path = tmp_path / "one_class.csv"
     one_class.to_csv(path, index=False)
     rc = main(["train", "-i", str(path), "--feature", "mfcc", "--profile", "quick", "--outputs", str(trained["out"]),
                "--models", str(tmp_path / "m")])
-    assert rc == 2 and "only one class" in capsys.readouterr().out
+    assert rc == 2 and "only one class" in capsys.readouterr().err
     assert not (tmp_path / "m").exists() or not list((tmp_path / "m").glob("*.keras"))
     no_train = pd.read_csv(trained["manifest"])
     no_train = no_train[no_train.split != "train"]
     no_train.to_csv(path, index=False)
     rc = main(["train", "-i", str(path), "--feature", "mfcc", "--outputs", str(trained["out"])])
-    assert rc == 2 and "training set is empty" in capsys.readouterr().out
+    assert rc == 2 and "training set is empty" in capsys.readouterr().err

@@ -159,7 +159,9 @@ def test_wavefake_layout_is_utterance_disjoint(tmp_path, write_clip):
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("LJ001-0001|x|x\n")
     assert detect_layout(tmp_path) == "wavefake"
     m, rej = build_manifest(tmp_path, progress=False)
-    assert len(m) == 12 * 3 + 3 * 2 and len(rej) == 0
+    assert len(m) == 12 * 3 + 3 * 2
+    assert list(zip(rej.file.map(lambda p: p.rsplit("/", 1)[-1]), rej.reason)) == [
+        ("metadata.csv", "not a .wav file (real corpus folder)")]  # every skip is listed
     assert set(m[m.label == "fake"].source) == {"ljspeech_melgan", "ljspeech_hifiGAN", "jsut_parallel_wavegan"}
     assert set(m.speaker) == {"LJ", "jsut"}
     stem = m.path.map(lambda p: p.rsplit("/", 1)[-1].replace("_gen.wav", "").replace(".wav", ""))

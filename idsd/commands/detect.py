@@ -16,6 +16,7 @@ import os
 import sys
 
 from idsd.paths import OUTPUTS
+from idsd.validate import positive_int
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_NO_MODEL = 0, 1, 2
 
@@ -30,9 +31,12 @@ def register(subparsers, groups) -> None:
             "to 16 kHz mono and cut into 2-s windows (the last one zero-padded). Score = P(real): "
             "the probability that the speech is bona fide, 0..1, higher = more genuine. File score "
             "= mean of the window scores weighted by the audio in each window; min/max over "
-            "windows are shown too. Decision: real if score >= threshold (the development-set EER "
-            "threshold stored with the model, else 0.5), otherwise fake. Exit status: 0 all files "
-            "scored, 1 some could not be scored, 2 no usable model."
+            "windows are shown too. Decision: real if score > threshold (the development-set EER "
+            "threshold stored with the model, else 0.5), otherwise fake. Entries of folders that "
+            "are not scored on purpose (hidden, not an audio name, FIFO, broken symlink) are "
+            "listed as skipped. Put -- before file names that start with '-' "
+            "(idsd detect -- -x.wav). Exit status: 0 all files scored, 1 some could not be "
+            "scored, 2 no usable model or bad arguments."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,7 +61,7 @@ def register(subparsers, groups) -> None:
                    help="outputs directory holding models/detect/ (default: %(default)s)")
     p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="feature extraction device (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
                    help="2-s windows per batch (default: %(default)s)")
     p.set_defaults(func=run)
 
@@ -72,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_NO_MODEL
     if args.threshold is not None and not math.isfinite(args.threshold):
         print("idsd detect: --threshold must be a finite number", file=sys.stderr)
+        return EXIT_NO_MODEL
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        print(f"idsd detect: --threshold must be in [0, 1] (a P(real)), got {args.threshold:g}",
+              file=sys.stderr)
         return EXIT_NO_MODEL
     try:
         model_path = find_model(args.model, args.outputs)
@@ -90,9 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(render_json(results, errors, info))
     elif args.csv:
+        from idsd.errors import show_path
+
         print(render_csv(results, args.windows), end="")
         for row in errors.itertuples(index=False):
-            print(f"idsd detect: not scored: {row.file}: {row.reason}", file=sys.stderr)
+            print(f"idsd detect: not scored: {show_path(row.file)}: {row.reason}", file=sys.stderr)
+        for item in results.attrs.get("skipped", []):
+            print(f"idsd detect: skipped: {show_path(item['file'])}: {item['reason']}", file=sys.stderr)
     else:
         print(render_table(results, errors, info, args.windows))
     return EXIT_SOME_FAILED if len(errors) else EXIT_OK
@@ -109,6 +121,7 @@ def render_json(results, errors, info: dict) -> str:
         "summary": _summary(results, errors),
         "files": files,
         "errors": errors.to_dict(orient="records"),
+        "skipped": list(results.attrs.get("skipped", [])),
     }
     return json.dumps(doc, indent=2, allow_nan=False)
 
@@ -145,10 +158,16 @@ def render_table(results, errors, info: dict, per_window: bool = False) -> str:
     if per_window:
         table = windows_frame(results)
         if len(table):
+            from idsd.errors import show_path
+
+            table["file"] = table["file"].map(show_path)
             table = table.rename(columns={"score": "P(real)", "audio_s": "audio s", "start_s": "start s"})
             lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     elif len(results):
-        table = results[["file", "duration_s", "windows", "score", "score_min", "score_max", "decision"]]
+        from idsd.errors import show_path
+
+        table = results[["file", "duration_s", "windows", "score", "score_min", "score_max", "decision"]].copy()
+        table["file"] = table["file"].map(show_path)
         table = table.rename(columns={"duration_s": "seconds", "score": "P(real)", "score_min": "min",
                                       "score_max": "max"})
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -156,9 +175,15 @@ def render_table(results, errors, info: dict, per_window: bool = False) -> str:
     lines.append("")
     lines.append(f"{s['scored']} file(s) scored: {s['real']} real, {s['fake']} fake; "
                  f"{s['failed']} not scored")
+    from idsd.errors import show_path
+
     if len(errors):
         lines.append("Not scored:")
-        lines.extend(f"  {row.file}: {row.reason}" for row in errors.itertuples(index=False))
+        lines.extend(f"  {show_path(row.file)}: {row.reason}" for row in errors.itertuples(index=False))
+    skipped = results.attrs.get("skipped", [])
+    if skipped:
+        lines.append(f"Skipped in folders ({len(skipped)}):")
+        lines.extend(f"  {show_path(item['file'])}: {item['reason']}" for item in skipped)
     lines.append("Note: a detector only knows the kinds of fakes in its training data; scores on "
                  "audio unlike it are indicative only.")
     return "\n".join(lines)

@@ -15,9 +15,12 @@ subfolders (``models/<train corpus>/<mode>/``); several matches are an error. Sc
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from idsd.validate import positive_int, probability
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +37,10 @@ def register(subparsers, groups) -> None:
                    help="comma-separated features to try (default: all seven)")
     p.add_argument("--mode", default=None, choices=("array", "image", "db"),
                    help="input mode when a model has no run record (default array)")
-    p.add_argument("--split", default="eval", help="split to score (default eval)")
-    p.add_argument("--threshold", type=float, default=0.5, help="accept as real when score > threshold")
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--split", default="eval", choices=("train", "dev", "eval"), help="split to score (default eval)")
+    p.add_argument("--threshold", type=probability, default=0.5,
+                   help="accept as real when score > threshold (a number in [0, 1])")
+    p.add_argument("--batch", type=positive_int, default=256)
     p.add_argument("--outputs", default=None, help="outputs directory (default: the workbook's outputs/)")
     p.add_argument("--models", default=None, help="models folder (default <outputs>/models)")
     p.add_argument("--scores", default=None, help="write score files and the summary flat into this folder")
@@ -109,12 +113,12 @@ def run(args) -> int:
     features = [f.strip() for f in args.features.split(",")] if args.features else list(FEATURES)
     unknown = sorted(set(features) - set(FEATURES))
     if unknown:
-        print(f"idsd eval: unknown feature(s) {', '.join(unknown)}; known: {', '.join(FEATURES)}")
+        print(f"idsd eval: unknown feature(s) {', '.join(unknown)}; known: {', '.join(FEATURES)}", file=sys.stderr)
         return 2
     try:
         manifest, dataset = read_dataset(args.input)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"idsd eval: {exc}")
+        print(f"idsd eval: {exc}", file=sys.stderr)
         return 2
     flat = resolve(args.scores) if args.scores else None
     rows, lines = [], []
@@ -123,14 +127,14 @@ def run(args) -> int:
         try:
             path = find_model(models, f"{run_name}.keras")
         except ValueError as exc:
-            print(f"idsd eval: {exc}")
+            print(f"idsd eval: {exc}", file=sys.stderr)
             return 2
         if path is None:
             continue
         try:
             res = evaluate_model(path, manifest, feature, args.mode, args.split, out, args.batch)
         except (TrainingError, ValueError, FileNotFoundError) as exc:
-            print(f"idsd eval: {run_name}: {exc}")
+            print(f"idsd eval: {run_name}: {exc}", file=sys.stderr)
             return 2
         folder = flat or out.scores / res["train_corpus"] / dataset / res["mode"]
         gpath = write_scores(res["genuine"], folder / f"{run_name}-genuine.txt")
@@ -156,7 +160,7 @@ def run(args) -> int:
                   f"  scores: {gpath}, {spath}"]
     if not rows:
         print(f"idsd eval: no model <feature>{args.suffix}.keras under {models} "
-              f"(features tried: {', '.join(features)})")
+              f"(features tried: {', '.join(features)})", file=sys.stderr)
         return 1
     summary = pd.DataFrame(rows)
     base = (flat / f"eval_result{args.suffix}") if flat else out.metrics / f"eval_result_{dataset}{args.suffix}"

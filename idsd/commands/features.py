@@ -21,14 +21,15 @@ def register(subparsers, groups) -> None:
 
 
 def run(args) -> int:
-    import pandas as pd
-
     from idsd.cache import load_feature_set
+    from idsd.errors import show_path
     from idsd.features import FEATURES, FeatureConfig
     from idsd.paths import Outputs, resolve
+    from idsd.validate import output_dir, read_manifest
 
-    manifest = pd.read_csv(resolve(args.manifest), keep_default_na=False)
+    manifest = read_manifest(resolve(args.manifest), required=("path", "fragment"))
     cache = resolve(args.cache) if args.cache else Outputs(args.outputs).cache
+    output_dir(cache, "--cache folder")
     feats = FEATURES if args.feature == "all" else (args.feature,)
     status = 0
     for f in feats:
@@ -38,6 +39,6 @@ def run(args) -> int:
               f"({fs.nbytes_stored / 1e6:.1f} MB stored, {fs.nbytes_float32 / 1e6:.1f} MB as float32); "
               f"{len(fs.rejected)} rejected")
         for r in fs.rejected.itertuples():
-            print(f"  rejected {r.file}: {r.reason}")
+            print(f"  rejected {show_path(r.file)}: {r.reason}")
         status = status or int(len(fs) == 0 and len(manifest) > 0)
     return status

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
+
+from idsd.validate import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +30,12 @@ def register(subparsers, groups) -> None:
                    help="model name (default <feature>_<pooling>_<pool size>, e.g. mel_avg_10)")
     add_feature_args(p)
     p.add_argument("--pooling", default="avg", choices=("avg", "max"))
-    p.add_argument("--pool-size", type=int, default=None, help="override the pooling preset's pool size")
-    p.add_argument("--strides", type=int, default=None, help="override the pooling preset's strides")
+    p.add_argument("--pool-size", type=positive_int, default=None, help="override the pooling preset's pool size")
+    p.add_argument("--strides", type=positive_int, default=None, help="override the pooling preset's strides")
     p.add_argument("--profile", default="paper", choices=("paper", "cpu", "quick"),
                    help="paper = up to 500 epochs; cpu = capped for CPUs; quick = 2 epochs")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the profile's)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default 128 array, 32 image)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs (default: the profile's)")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size (default 128 array, 32 image)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="mixed_bfloat16 precision (GPUs)")
     p.add_argument("--deterministic", action="store_true", help="TensorFlow op determinism")
@@ -43,7 +46,10 @@ def register(subparsers, groups) -> None:
 
 def add_feature_args(p) -> None:
     """``--feature`` and ``--mode`` options shared by train and eval."""
-    p.add_argument("--feature", default="mel", help="time-frequency representation (default mel)")
+    from idsd.features import FEATURES
+
+    p.add_argument("--feature", default="mel", choices=FEATURES,
+                   help="time-frequency representation (default mel)")
     p.add_argument("--mode", default=None, choices=("array", "image", "db"),
                    help="input mode (train default: array; eval default: the model's)")
 
@@ -58,27 +64,24 @@ def read_dataset(arg: str):
     name : str
         The ``dataset`` column's value(s), ``+``-joined.
     """
-    import pandas as pd
-
+    from idsd.errors import InputError, MissingInputError
     from idsd.paths import resolve
+    from idsd.validate import read_manifest
 
     path = resolve(arg)
-    if path.is_file():
-        manifest = pd.read_csv(path, keep_default_na=False)
-        missing = {"path", "split", "target"} - set(manifest.columns)
-        if missing:
-            raise ValueError(f"{path}: not a manifest (missing columns {sorted(missing)})")
-    elif path.is_dir():
+    if path.is_dir():
         from idsd.datasets import build_manifest
 
         manifest, rejected = build_manifest(path, layout="auto")
         if len(rejected):
             log.warning("%d files of %s skipped (first: %s)", len(rejected), path,
                         "; ".join(f"{r.file}: {r.reason}" for r in rejected.head(3).itertuples()))
+    elif os.path.lexists(path):
+        manifest = read_manifest(path, required=("path", "fragment", "split", "target"))
     else:
-        raise FileNotFoundError(f"{path}: no such corpus folder or manifest CSV")
+        raise MissingInputError(path, "no such corpus folder or manifest CSV")
     if not len(manifest):
-        raise ValueError(f"{path}: no usable 2-s fragments")
+        raise InputError(path, "no usable 2-s fragments")
     names = sorted(set(manifest["dataset"].astype(str))) if "dataset" in manifest else [path.stem]
     return manifest, "+".join(names)
 
@@ -114,7 +117,7 @@ def run(args) -> int:
         record = train_model(train, dev if len(dev.X) else None, config, Path(models) / f"{name}.keras",
                              extra_record={"train_corpus": dataset, "dataset_arg": os.fspath(args.input)})
     except (TrainingError, ValueError, FileNotFoundError) as exc:
-        print(f"idsd train: {exc}")
+        print(f"idsd train: {exc}", file=sys.stderr)
         return 2
     fin = record["final"]
     print(f"{name}: {record['epochs']} epochs in {record['wall_s']:.0f} s ({record['samples_per_s']:.0f} samples/s), "

@@ -23,7 +23,13 @@ from idsd import CLIP_SAMPLES
 from idsd.audio import fragments, load_audio
 from idsd.datasets import asvspoof, fakeavceleb, fakeorreal, folder, wavefake
 from idsd.datasets.common import MANIFEST_COLUMNS, REJECTED_COLUMNS, SPLITS, Entry, expand
-from idsd.errors import AudioError
+from idsd.errors import AudioError, IDSDError, InputError, MissingInputError
+from idsd.validate import (
+    file_problem,
+    input_dir,
+    output_file,
+    write_csv_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +45,11 @@ _DETECT = (("asvspoof2019", asvspoof.looks_like_2019), ("asvspoof2021", asvspoof
 
 def detect_layout(root: str | os.PathLike) -> str:
     """Guess the layout of a corpus folder (first match in a fixed order); raises when none fits."""
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: not a folder")
+    root = input_dir(root, "corpus folder")
     for name, test in _DETECT:
         if test(root):
             return name
-    raise FileNotFoundError(f"{root}: no known corpus layout ({', '.join(LAYOUTS)})")
+    raise MissingInputError(root, f"no known corpus layout ({', '.join(LAYOUTS)})")
 
 
 def list_entries(root: str | os.PathLike, layout: str = "auto", **options) -> tuple[str, list[Entry], list]:
@@ -55,8 +59,21 @@ def list_entries(root: str | os.PathLike, layout: str = "auto", **options) -> tu
     -------
     (default dataset name, entries, rejected (file, reason) list)
     """
-    root = os.fspath(root)
+    root = input_dir(root, "corpus folder")
+    if layout != "auto" and layout not in LAYOUTS:
+        raise InputError(root, f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)} or auto")
     layout = detect_layout(root) if layout == "auto" else layout
+    try:
+        return _list_entries(root, layout, **options)
+    except IDSDError:
+        raise
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise MissingInputError(root, str(exc).removeprefix(f"{root}: ")) from None
+    except (ValueError, PermissionError) as exc:
+        raise InputError(root, str(exc).removeprefix(f"{root}: ")) from None
+
+
+def _list_entries(root: str, layout: str, **options) -> tuple[str, list[Entry], list]:
     if layout == "for":
         return fakeorreal.dataset_name(root), *fakeorreal.list_entries(root)
     if layout == "asvspoof2019":
@@ -74,7 +91,7 @@ def list_entries(root: str | os.PathLike, layout: str = "auto", **options) -> tu
 
 def build_manifest(root: str | os.PathLike, layout: str = "auto", dataset: str | None = None, pad: bool = False,
                    verify: bool = True, workers: int | None = None, progress: bool = True,
-                   **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   resume: str | os.PathLike | None = None, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a corpus in its published layout into a fragment manifest.
 
     Parameters
@@ -94,6 +111,9 @@ def build_manifest(root: str | os.PathLike, layout: str = "auto", dataset: str |
         Decoding threads.
     progress : bool
         Progress bar.
+    resume : str or PathLike, optional
+        Checkpoint file (see :func:`idsd.datasets.common.expand`): files decoded by an
+        interrupted run are not decoded again.
     **options
         Layout-specific: ``unsplit`` (folder), ``include_fake_video`` (fakeavceleb).
 
@@ -102,29 +122,50 @@ def build_manifest(root: str | os.PathLike, layout: str = "auto", dataset: str |
     manifest : pandas.DataFrame
         Columns :data:`MANIFEST_COLUMNS`.
     rejected : pandas.DataFrame
-        Columns ``file, reason``.
+        Columns ``file, reason``: every file or folder not used, with the reason (hidden,
+        unreadable, not a regular file, broken symlink, unsupported name, corrupt, too short...).
+
+    Raises
+    ------
+    InputError
+        ``root`` missing or not a folder, unknown layout, no known layout, bad ``dataset``.
     """
+    if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()
+                                or any(c in dataset for c in "\n\r,\"")):
+        raise InputError("--dataset", f"{dataset!r} is not a usable corpus name")
     name, entries, rejected = list_entries(root, layout, **options)
     return expand(entries, dataset or name, pad=pad, verify=verify, workers=workers, progress=progress,
-                  rejected=rejected)
+                  rejected=rejected, resume=resume)
 
 
 def write_manifest(manifest: pd.DataFrame, rejected: pd.DataFrame | None, path: str | os.PathLike,
                    rejected_path: str | os.PathLike | None = None) -> dict[str, str]:
     """Write a manifest CSV and its rejected CSV (``<stem>.rejected.csv`` unless named).
 
+    Each is written to a temporary file and moved into place (never a partial file). File names
+    with any bytes survive: UTF-8 with undecodable bytes kept as they are
+    (:data:`idsd.validate.CSV_ERRORS`), so :func:`idsd.validate.read_manifest` reads back exactly
+    the names written.
+
     Returns
     -------
     dict
         ``{"manifest": path, "rejected": path}``.
+
+    Raises
+    ------
+    InputError
+        ``path`` (or the rejected path) is a folder or cannot be created.
     """
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    manifest.loc[:, list(MANIFEST_COLUMNS)].to_csv(path, index=False)
+    path = output_file(path, "manifest")
+    rpath = None
+    if rejected is not None:
+        rpath = output_file(os.fspath(rejected_path) if rejected_path
+                            else os.path.splitext(path)[0] + ".rejected.csv", "rejected CSV")
+    write_csv_atomic(manifest.loc[:, list(MANIFEST_COLUMNS)], path)
     out = {"manifest": path}
     if rejected is not None:
-        rpath = os.fspath(rejected_path) if rejected_path else os.path.splitext(path)[0] + ".rejected.csv"
-        rejected.loc[:, list(REJECTED_COLUMNS)].to_csv(rpath, index=False)
+        write_csv_atomic(rejected.loc[:, list(REJECTED_COLUMNS)], rpath)
         out["rejected"] = rpath
     return out
 
@@ -161,10 +202,10 @@ def load_fragment(path, fragment: int | None = None, pad: bool = False) -> np.nd
         path, fragment = row["path"], int(row["fragment"] if fragment is None else fragment)
     path = os.fspath(path)
     fragment = int(fragment or 0)
-    try:
-        mtime = os.path.getmtime(path)
-    except OSError:
-        raise AudioError(path, "file not found") from None
+    problem = file_problem(path)
+    if problem:
+        raise AudioError(path, problem)
+    mtime = os.path.getmtime(path)
     frags = fragments(_decoded(path, mtime), CLIP_SAMPLES, pad=pad)
     if not 0 <= fragment < len(frags):
         raise AudioError(path, f"no fragment {fragment} (file has {len(frags)})")

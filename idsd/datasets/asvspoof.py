@@ -23,6 +23,7 @@ import logging
 import os
 
 from idsd.datasets.common import Entry, walk_files
+from idsd.validate import file_problem
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,12 @@ def list_entries_2019(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
                 speaker, utt, attack, key = parts[0], parts[1], parts[3], parts[4]
                 label = _key_label(key)
                 path = os.path.join(audio_dir, utt + ".flac")
-                if not os.path.isfile(path):
+                problem = file_problem(path)
+                if problem == "file not found":
                     rejected.append((path, "listed in the protocol but missing"))
+                    continue
+                if problem and problem != "empty file":
+                    rejected.append((path, f"listed in the protocol but {problem}"))
                     continue
                 source = "bonafide" if label == "real" else (attack if attack != "-" else "spoof")
                 entries.append(Entry(path, split, label, source=source, speaker=speaker))
@@ -100,10 +105,13 @@ def list_entries_2021(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
     """
     meta = _find_2021_metadata(root)
     audio = {}
-    for path in walk_files(root):
+    entries, rejected = [], []
+    for path in walk_files(root, rejected):
         if path.lower().endswith(".flac"):
             audio.setdefault(os.path.splitext(os.path.basename(path))[0], path)
-    entries, rejected = [], []
+        elif os.path.abspath(path) != os.path.abspath(meta) and not path.lower().endswith(".txt"):
+            rejected.append((path, "not a .flac file"))
+    listed = set()
     with open(meta, encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
             parts = line.split()
@@ -115,9 +123,12 @@ def list_entries_2021(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
             speaker, trial, attack, key = parts[0], parts[1], parts[4], parts[5]
             label = _key_label(key)
             path = audio.get(trial)
+            listed.add(trial)
             if path is None:
                 rejected.append((trial + ".flac", "listed in trial_metadata.txt but missing"))
                 continue
             source = "bonafide" if label == "real" else attack
             entries.append(Entry(path, "eval", label, source=source, speaker=speaker))
+    rejected.extend((path, "not listed in trial_metadata.txt") for trial, path in sorted(audio.items())
+                    if trial not in listed)
     return entries, rejected

@@ -8,6 +8,7 @@ manifest row per 2-s fragment, and ``(file, reason)`` rows for every file it had
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.audio import audio_info, check_audio, format_notes, load_audio, n_fragments
 from idsd.errors import AudioError
 from idsd.progress import tqdm
+from idsd.validate import CSV_ENCODING, CSV_ERRORS, file_problem
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,71 @@ def is_audio_name(name: str) -> bool:
     return name.lower().endswith(AUDIO_EXTENSIONS)
 
 
-def walk_files(root: str | os.PathLike) -> list[str]:
-    """All regular files under ``root`` (sorted, hidden files and folders skipped)."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith("."))
+def walk_files(root: str | os.PathLike, rejected: list[tuple[str, str]] | None = None) -> list[str]:
+    """All regular files under ``root`` (sorted); every entry not used is listed in ``rejected``.
+
+    Parameters
+    ----------
+    root : str or PathLike
+    rejected : list of (path, reason), optional
+        Receives each entry skipped, with the reason: ``hidden file``, ``hidden folder (not
+        walked)``, ``symlink to a folder (not followed)``, ``unreadable folder (...)``, ``broken
+        symlink``, ``symlink loop``, ``not a regular file (a FIFO (named pipe))``, ``unreadable
+        (permission denied)``, ... (:func:`idsd.validate.file_problem`). Empty files are returned
+        (the decoder refuses them with ``empty file``).
+
+    Returns
+    -------
+    list of str
+    """
+    out: list[str] = []
+    note = rejected.append if rejected is not None else (lambda item: None)
+
+    def onerror(exc: OSError) -> None:
+        note((os.fspath(exc.filename or root), f"unreadable folder ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        keep = []
+        for d in sorted(dirnames):
+            full = os.path.join(dirpath, d)
+            if d.startswith("."):
+                note((full, "hidden folder (not walked)"))
+            elif os.path.islink(full):
+                note((full, "symlink to a folder (not followed)"))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            full = os.path.join(dirpath, f)
+            if f.startswith("."):
+                note((full, "hidden file"))
+                continue
+            problem = file_problem(full, allow_empty=True)
+            if problem:
+                note((full, problem))
+                continue
+            out.append(full)
     return out
+
+
+def list_unused(folder: str | os.PathLike, used: Iterable[str], rejected: list[tuple[str, str]],
+                reason: str) -> None:
+    """List in ``rejected`` every entry of ``folder`` whose name is not in ``used`` (with ``reason``).
+
+    Layout adapters call it for the levels they do not walk (the corpus root, split folders), so
+    a stray file or folder there is reported instead of silently ignored.
+    """
+    used = set(used)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        rejected.append((os.fspath(folder), f"unreadable folder ({exc.strerror})"))
+        return
+    for name in names:
+        if name not in used:
+            full = os.path.join(folder, name)
+            rejected.append((full, "hidden " + ("folder" if os.path.isdir(full) else "file")
+                             if name.startswith(".") else reason))
 
 
 def audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]],
@@ -69,9 +129,10 @@ def audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]],
     ----------
     root : str or PathLike
     rejected : list of (file, reason)
-        Files whose name is not an audio/video container are appended here with ``reason``.
+        Files whose name is not an audio/video container are appended here with ``reason``, and
+        every entry :func:`walk_files` skips with its own reason.
     """
-    for path in walk_files(root):
+    for path in walk_files(root, rejected):
         if is_audio_name(path):
             yield path
         else:
@@ -103,9 +164,61 @@ def _check_one(entry: Entry, pad: bool, verify: bool) -> tuple[Entry, int, float
     return entry, k, len(y) / SAMPLE_RATE, notes
 
 
+CHECKPOINT_FIELDS = ("path", "size", "mtime_ns", "status", "fragments", "duration", "converted", "reason",
+                     "end")
+"""Columns of a manifest checkpoint (one line per file decoded; ``end`` is ``.`` on whole lines)."""
+
+
+def _identity(path: str) -> tuple[str, str]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "", ""
+    return str(st.st_size), str(st.st_mtime_ns)
+
+
+def _read_checkpoint(path: str, settings: str) -> dict[str, tuple]:
+    """Results saved by an interrupted run: abs path -> (size, mtime_ns, result or AudioError).
+
+    The first line holds the settings (``pad``/``verify``); a checkpoint made with other
+    settings, a truncated last line or a malformed line is ignored (that file is decoded again).
+    """
+    out: dict[str, tuple] = {}
+    try:
+        fh = open(path, newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS)
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        log.warning("%s: unreadable checkpoint (%s): starting over", path, exc)
+        return out
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            head = next(reader)
+        except (StopIteration, csv.Error):
+            return out
+        if head != ["#idsd-manifest-checkpoint", settings]:
+            log.warning("%s: checkpoint of other settings (%s): starting over", path, ",".join(head)[:60])
+            return out
+        try:
+            for row in reader:
+                if len(row) != len(CHECKPOINT_FIELDS) or row[-1] != ".":
+                    continue  # a line cut by a kill
+                p, size, mtime, status, k, dur, conv, reason, _ = row
+                try:
+                    res = ("ok", int(k), float(dur), bool(int(conv))) if status == "ok" else ("bad", reason)
+                except ValueError:
+                    continue
+                out[p] = (size, mtime, res)
+        except csv.Error:
+            pass
+    return out
+
+
 def expand(entries: Iterable[Entry], dataset: str, pad: bool = False, verify: bool = True,
            workers: int | None = None, progress: bool = True,
-           rejected: list[tuple[str, str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+           rejected: list[tuple[str, str]] | None = None,
+           resume: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode every entry and expand it to one manifest row per 2-s fragment.
 
     Parameters
@@ -124,6 +237,11 @@ def expand(entries: Iterable[Entry], dataset: str, pad: bool = False, verify: bo
         Show a progress bar.
     rejected : list of (file, reason), optional
         Files the adapter already refused; they are prepended to the rejected table.
+    resume : str or PathLike, optional
+        Checkpoint file: each file's outcome is appended (and flushed) as soon as it is decoded,
+        and the files already recorded there (same size and mtime) are not decoded again. A run
+        killed mid-way thus resumes where it stopped; the result is the same as uninterrupted.
+        The caller removes the checkpoint once the manifest is written.
 
     Returns
     -------
@@ -134,30 +252,74 @@ def expand(entries: Iterable[Entry], dataset: str, pad: bool = False, verify: bo
     """
     entries = list(entries)
     bad = list(rejected or [])
-    rows = []
-    converted = 0
     workers = workers or min(4, os.cpu_count() or 1)
+    results: list = [None] * len(entries)  # (k, duration, converted) or AudioError, per entry
 
-    def job(e):
+    settings = f"pad={int(bool(pad))};verify={int(bool(verify))}"
+    ckpt = None
+    todo = list(range(len(entries)))
+    if resume is not None:
+        resume = os.fspath(resume)
+        saved = _read_checkpoint(resume, settings)
+        todo = []
+        for i, e in enumerate(entries):
+            ap = os.path.abspath(e.path)
+            hit = saved.get(ap)
+            if hit is not None and hit[:2] == _identity(ap):
+                res = hit[2]
+                results[i] = res[1:] if res[0] == "ok" else AudioError(e.path, res[1])
+            else:
+                todo.append(i)
+        if len(todo) < len(entries):
+            log.info("%s: resumed %d files from %s; %d to decode", dataset, len(entries) - len(todo),
+                     resume, len(todo))
+        # rewrite the checkpoint with its whole lines only, then append to it
+        tmp = resume + f".tmp{os.getpid()}"
+        with open(tmp, "w", newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS) as fh:
+            w = csv.writer(fh)
+            w.writerow(["#idsd-manifest-checkpoint", settings])
+            for i, e in enumerate(entries):
+                r = results[i]
+                if r is not None:
+                    ap = os.path.abspath(e.path)
+                    w.writerow(_checkpoint_row(ap, r))
+        os.replace(tmp, resume)
+        ckpt = open(resume, "a", newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS)
+
+    def job(i):
+        e = entries[i]
         try:
-            return _check_one(e, pad, verify)
+            _, k, duration, notes = _check_one(e, pad, verify)
+            return k, duration, bool(notes)
         except AudioError as exc:
             return exc
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
             return AudioError(e.path, f"unexpected error: {type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(job, entries)
-        for res in tqdm(results, total=len(entries), desc=f"manifest {dataset}", disable=not progress,
-                        unit="file"):
-            if isinstance(res, AudioError):
-                bad.append((res.path, res.reason))
-                continue
-            e, k, duration, notes = res
-            converted += bool(notes)
-            for i in range(k):
-                rows.append((os.path.abspath(e.path), dataset, e.split, e.label, int(e.label == "real"),
-                             e.source, e.speaker, i, round(duration, 4), e.condition))
+    try:
+        writer = csv.writer(ckpt) if ckpt is not None else None
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for i, res in tqdm(zip(todo, pool.map(job, todo)), total=len(todo), desc=f"manifest {dataset}",
+                               disable=not progress, unit="file"):
+                results[i] = res
+                if writer is not None:
+                    writer.writerow(_checkpoint_row(os.path.abspath(entries[i].path), res))
+                    ckpt.flush()
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+
+    rows = []
+    converted = 0
+    for e, res in zip(entries, results):
+        if isinstance(res, AudioError):
+            bad.append((res.path, res.reason))
+            continue
+        k, duration, conv = res
+        converted += bool(conv)
+        for i in range(k):
+            rows.append((os.path.abspath(e.path), dataset, e.split, e.label, int(e.label == "real"),
+                         e.source, e.speaker, i, round(duration, 4), e.condition))
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     if len(manifest):
         manifest = manifest.sort_values(["split", "label", "path", "fragment"], kind="stable").reset_index(drop=True)
@@ -170,6 +332,14 @@ def expand(entries: Iterable[Entry], dataset: str, pad: bool = False, verify: bo
                     rej.file.iloc[0], rej.reason.iloc[0])
     log.info("%s: %d files -> %d fragments", dataset, len(entries) - (len(rej) - len(rejected or [])), len(manifest))
     return manifest, rej
+
+
+def _checkpoint_row(abspath: str, res) -> list[str]:
+    size, mtime = _identity(abspath)
+    if isinstance(res, AudioError):
+        return [abspath, size, mtime, "bad", "", "", "", res.reason, "."]
+    k, duration, conv = res
+    return [abspath, size, mtime, "ok", str(k), repr(float(duration)), str(int(bool(conv))), "", "."]
 
 
 def stable_fraction(key: str, salt: str = "") -> float:

@@ -15,7 +15,7 @@ import os
 
 import pandas as pd
 
-from idsd.datasets.common import Entry, audio_files
+from idsd.datasets.common import Entry, audio_files, list_unused
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,11 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         raise FileNotFoundError(f"{root}: no FoR layout {{training,validation,testing}}/{{real,fake}}{hint}")
     meta = _metadata(root)
     entries, rejected = [], []
+    outside = "outside the FoR layout {training,validation,testing}/{real,fake} (not used)"
+    list_unused(root, [*SPLIT_MAP, "metadata.csv"], rejected, outside)
     for folder, split in SPLIT_MAP.items():
+        if os.path.isdir(os.path.join(root, folder)):
+            list_unused(os.path.join(root, folder), LABEL_DIRS, rejected, outside)
         for label_dir, label in LABEL_DIRS.items():
             d = os.path.join(root, folder, label_dir)
             if not os.path.isdir(d):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from idsd.datasets.common import Entry, audio_files, hash_split
+from idsd.datasets.common import Entry, audio_files, hash_split, list_unused
 
 SPLIT_NAMES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
                "development": "dev", "testing": "dev", "eval": "eval", "test": "eval", "evaluation": "eval",
@@ -49,6 +49,13 @@ def list_entries(root: str, unsplit: str = "eval") -> tuple[list[Entry], list[tu
     if not looks_like(root):
         raise FileNotFoundError(f"{root}: no real/ or fake/ folder (optionally below train/dev/eval)")
     entries, rejected = [], []
+    outside = "outside real/ and fake/ (not used)"
+    if root in splits:
+        list_unused(root, LABELS, rejected, outside)
+    else:
+        list_unused(root, [os.path.basename(b) for b in splits], rejected, outside)
+        for base in splits:
+            list_unused(base, LABELS, rejected, outside)
     for base, split in splits.items():
         for label in LABELS:
             d = os.path.join(base, label)

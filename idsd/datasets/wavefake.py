@@ -67,11 +67,13 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         if d is None:
             rejected.append((os.path.join(root, name), "real corpus folder not found (fake-only WaveFake)"))
             continue
-        for path in walk_files(d):
+        for path in walk_files(d, rejected):
             if not path.lower().endswith(".wav"):
+                rejected.append((path, "not a .wav file (real corpus folder)"))
                 continue
             if name == "jsut" and f"{os.sep}basic5000{os.sep}" not in path.lower():
-                continue  # upstream uses JSUT basic5000 only
+                rejected.append((path, "JSUT outside basic5000 (upstream uses basic5000 only)"))
+                continue
             utt = utterance_id(path)
             entries.append(Entry(path, hash_split(utt, FRACTIONS, "wavefake"), "real", source="bonafide",
                                  speaker="jsut" if name == "jsut" else "LJ"))
