@@ -75,29 +75,33 @@ def in_domain(cells: pd.DataFrame, tests: pd.DataFrame) -> str:
         if g.empty:
             continue
         t = tests[tests["train_corpus"] == corpus] if tests is not None and len(tests) else None
+        t = t if t is not None and len(t) else None
         det = g[~g.index.isin(BASELINES)]
         if det.empty:
             continue
         best = det["eer"].idxmin()
-        ties = [s for s in system_order(det.index) if s != best and not _significant(t, best, s)[0]]
         text = f"**{corpus}**: lowest detector EER {best} {_fmt(g.loc[best])}"
         if t is None:
-            text += " (no paired test available)"
-        elif ties:
+            lines.append(text + " (no paired test on these trials, so no ranking is claimed).")
+            continue
+        ties = [s for s in system_order(det.index) if s != best and not _significant(t, best, s)[0]]
+        if ties:
             text += f"; not significantly different from {', '.join(ties)}"
-        else:
+        elif len(det) > 1:
             text += "; significantly lower than every other representation"
+        verdicts = []
         for b in BASELINES:
             if b not in g.index:
                 continue
             sig, better = _significant(t, best, b)
             if sig and better == best:
-                verdict = f"beats {b} {_fmt(g.loc[b])}"
+                verdicts.append(f"beats {b} {_fmt(g.loc[b])}")
             elif sig:
-                verdict = f"**loses to {b}** {_fmt(g.loc[b])}"
+                verdicts.append(f"**loses to {b}** {_fmt(g.loc[b])}")
             else:
-                verdict = f"does not differ significantly from {b} {_fmt(g.loc[b])}"
-            text += f"; the best representation {verdict}"
+                verdicts.append(f"does not differ significantly from {b} {_fmt(g.loc[b])}")
+        if verdicts:
+            text += f"; against the baselines, {best} " + " and ".join(verdicts)
         inverted = [s for s in g.index if g.loc[s, "eer"] > INVERTED]
         if inverted:
             text += f"; EER above 0.5 (inverted scores): {', '.join(inverted)}"

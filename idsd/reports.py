@@ -456,7 +456,9 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
                          "initialisation, dropout and batch order)", index=False).values()
     ind = primary[(primary["train_corpus"] == primary["eval_corpus"]) & (primary["split"] == "eval")]
     # paired tests: 5x the interval resamples (Holm needs small attainable p-values, see N_BOOT_TESTS)
-    tests = evidence.paired_tests(ind[ind["train_corpus"].isin(corpora)], by=("train_corpus",), n_boot=5 * nb)
+    ind = ind[ind["train_corpus"].isin(corpora)]
+    pooled = ind.assign(train_corpus="Total")  # the Total column: every corpus's trials at once
+    tests = evidence.paired_tests(pd.concat([ind, pooled], ignore_index=True), by=("train_corpus",), n_boot=5 * nb)
     files += write_table(tests, "in_domain_paired_tests", outputs,
                          "Paired bootstrap test of the EER difference of every pair of systems on the same "
                          "in-domain eval trials (diff = a - b; p Holm-corrected within each corpus)",

@@ -69,13 +69,19 @@ class Study:
 
     def manifest(self, outputs: Outputs, name: str) -> pd.DataFrame:
         """Load the manifest of corpus ``name`` as a DataFrame."""
-        return pd.read_csv(outputs.base / self.corpus(name).manifest, keep_default_na=False)
+        from idsd.validate import CSV_ENCODING, CSV_ERRORS
+
+        return pd.read_csv(outputs.base / self.corpus(name).manifest, keep_default_na=False, encoding=CSV_ENCODING,
+                           encoding_errors=CSV_ERRORS)
 
     def modified(self, outputs: Outputs) -> pd.DataFrame | None:
         """Load the modified-speech manifest, or None when the study has none."""
         if not self.modified_manifest:
             return None
-        return pd.read_csv(outputs.base / self.modified_manifest, keep_default_na=False)
+        from idsd.validate import CSV_ENCODING, CSV_ERRORS
+
+        return pd.read_csv(outputs.base / self.modified_manifest, keep_default_na=False, encoding=CSV_ENCODING,
+                           encoding_errors=CSV_ERRORS)
 
     def save(self, outputs: Outputs) -> Path:
         """Write the index atomically to ``<outputs>/manifests/study.json``."""
@@ -94,6 +100,6 @@ class Study:
             raise FileNotFoundError(
                 f"{path} not found: run notebooks/01_data_prep.ipynb (or ./run_all.sh --only 01) first"
             )
-        raw = json.loads(path.read_text())
-        raw["corpora"] = [CorpusEntry(**c) for c in raw.get("corpora", [])]
-        return cls(**raw)
+        from idsd.validate import read_study
+
+        return read_study(path)  # every field checked: one-line InputError naming the file and the field

@@ -785,7 +785,7 @@ def run_fingerprint(rows: pd.DataFrame, feature_key: str, config: TrainConfig) -
 
     h = hashlib.sha256()
     cols = [c for c in ("path", "fragment", "split", "target") if c in rows.columns]
-    h.update(rows[cols].to_csv(index=False).encode())
+    h.update(rows[cols].to_csv(index=False).encode("utf-8", errors="surrogateescape"))  # any bytes in a name
     h.update(json.dumps({"feature_key": feature_key, "config": asdict(config), "keras": keras.__version__},
                         sort_keys=True, default=str).encode())
     for module in ("model.py", "train.py"):

@@ -200,7 +200,7 @@ def test_write_results_end_to_end(outputs):
     assert set(spread["feature"]) == {"mfcc"} and (spread["n_seeds"] == 2).all()
     tests = tables["in_domain_paired_tests"]
     mm = tests[((tests["a"] == "mel") & (tests["b"] == "mfcc"))]
-    assert len(mm) == 2 and mm["significant"].all() and (mm["better"] == "mfcc").all()
+    assert len(mm) == 3 and mm["significant"].all() and (mm["better"] == "mfcc").all()  # 2 corpora + Total
     # conclusions are computed: the best representation and its comparison with the baselines
     assert "lowest detector EER mfcc" in md and "beats lfcc-gmm" in md
     assert list(tables["robustness_eer"].columns) == ["clean", "mp3", "noise"]
