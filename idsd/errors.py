@@ -1,4 +1,4 @@
-"""Errors that name the offending file and the problem (the SPEC's bad-input contract).
+"""Errors that name the offending file and the problem (the bad-input contract of docs/reliability.md).
 
 Every error the workbook raises about its input is an :class:`IDSDError`; the command line
 prints it as one line (``idsd <command>: <file>: <problem>``) and exits non-zero, never with a

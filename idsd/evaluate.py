@@ -13,7 +13,7 @@ modified-speech set is evaluation corpus :data:`MODIFIED`. Learning-curve scores
 deeper, ``<outputs>/scores/learning_curve/<corpus>/<mode>/<subset>/<run_name>.csv``, so they never
 mix with the main grid.
 
-The five results (SPEC "Evaluation", paper.md sections 6 and 9)
+The five results (docs/paper.md sections 6 and 9)
 ----------------------------------------------------------------
 1. :func:`in_domain_table`: EER per feature x training corpus on that corpus's eval split, plus
    "Total", the EER of the pooled eval scores of all training corpora (not the row mean).
@@ -561,7 +561,7 @@ def in_domain_table(scores: pd.DataFrame, corpora: Sequence[str] | None = None) 
     -------
     DataFrame
         Index: training corpora then ``"Total"`` (EER of the pooled eval scores of the rows
-        above, as the paper's Total; paper.md 9.1); columns: features (paper order). NaN where
+        above, as the paper's Total; docs/paper.md 9.1); columns: features (paper order). NaN where
         a model is missing.
     """
     ind = scores[(scores["train_corpus"] == scores["eval_corpus"]) & (scores["split"] == "eval")]

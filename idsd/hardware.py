@@ -1,4 +1,4 @@
-"""Hardware-table data (paper.md 9.3): storage, extraction time and peak RAM per feature.
+"""Hardware-table data (docs/paper.md 9.3): storage, extraction time and peak RAM per feature.
 
 :func:`hardware_table` measures, per feature, on the same clips:
 
@@ -27,7 +27,7 @@ from idsd.features import FEATURES, extract_batch, feature_shape
 log = logging.getLogger(__name__)
 
 PAPER_SAMPLES = 240_000
-"""Training samples behind the paper's storage numbers (WaveFake, [INF] in paper.md 9.3)."""
+"""Training samples behind the paper's storage numbers (WaveFake, [INF] in docs/paper.md 9.3)."""
 
 COLUMNS = ("feature", "mode", "shape", "storage_bytes_per_clip", "stored_bytes_per_clip", "n_samples",
            "storage_float32_gb", "stored_gb", "storage_ratio", "loop_ms_per_clip", "batch_ms_per_clip",
@@ -92,7 +92,7 @@ def write_hardware_table(df: pd.DataFrame, outputs) -> str:
 
 
 def beside_paper(df: pd.DataFrame) -> pd.DataFrame:
-    """Our measurements next to the paper's (paper.md 9.3), one row per feature.
+    """Our measurements next to the paper's (docs/paper.md 9.3), one row per feature.
 
     Returns
     -------

@@ -5,7 +5,7 @@ in at 100 dpi = 640 x 480 px, ``librosa.display.specshow`` with axes, title and 
 it as an RGBA PNG, and the training code loads it in grayscale resized to height 640 x width 480
 and divides by 255. :func:`render_figure` + :func:`to_model_input` do exactly that in memory.
 
-Conventions we had to fix (upstream is ambiguous, ``reference/paper.md`` 3.2):
+Conventions we had to fix (upstream is ambiguous, ``docs/paper.md`` section 2):
 
 * grayscale: PIL's ``convert("L")`` (ITU-R 601-2 luma, ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``),
   as Keras ``load_img(color_mode="grayscale")`` does;

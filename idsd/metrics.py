@@ -12,8 +12,7 @@ fide, target = 1) trials, ``spoof`` those of fake (spoof, target = 0) trials. A 
 EER
 ---
 :func:`compute_eer` is the ASVspoof ``compute_eer`` (``clovaai/aasist:evaluation.py``,
-``asvspoof-challenge/2021`` and ``asvspoof5`` evaluation packages; ``docs``: peers.md section
-2.1): sort all scores, take the miss / false-alarm rates at every score used as a threshold
+``asvspoof-challenge/2021`` and ``asvspoof5`` evaluation packages): sort all scores, take the miss / false-alarm rates at every score used as a threshold
 (plus "accept everything" below the minimum), pick the index minimising ``|frr - far|`` and
 return ``mean(frr, far)`` there with its threshold. It is identical to the reference code when
 all scores are distinct (``tests/test_metrics.py`` keeps a verbatim copy to compare with). With
@@ -30,7 +29,7 @@ when the scores are distinct (tested). :func:`pyeer_eer` reproduces pyeer's valu
 
 DCF and Cllr
 ------------
-ASVspoof 5 stand-alone CM costs (peers.md section 2.2): ``Pspoof = 0.05, Cmiss = 1, Cfa = 10``;
+ASVspoof 5 stand-alone CM costs (the ASVspoof 5 evaluation plan): ``Pspoof = 0.05, Cmiss = 1, Cfa = 10``;
 ``DCF = Cmiss (1 - Pspoof) Pmiss + Cfa Pspoof Pfa``, normalised by
 ``min(Cmiss (1 - Pspoof), Cfa Pspoof)`` (= 0.5), so a detector that always says "real" (or
 always "fake", whichever is cheaper) scores 1. :func:`min_dcf` is invariant to monotone score

@@ -25,7 +25,7 @@ safe mode without custom objects). Structure of one keras-tcn 3.5.7 ``ResidualBl
 
 and the TCN output (``return_sequences=True``, skip connections on) is the plain sum of the six
 skip outputs, with no activation after the sum. The parameter counts equal keras-tcn's for every
-input (tested against SPEC's table and, when ``tcn`` imports, layer by layer).
+input (tested against the reference table below and, when ``tcn`` imports, layer by layer).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ REFERENCE_PARAMS = {
     "mfcc": {"avg": 752_513, "max": 758_657},
     "chroma": {"avg": 823_937, "max": 825_857},
 }
-"""Parameter counts of the reference implementation (keras-tcn 3.5.7 on TF 2.21; SPEC, Model)."""
+"""Parameter counts of the reference implementation (keras-tcn 3.5.7 on TF 2.21, counted with that implementation)."""
 
 
 def pooling_settings(pooling: str = "avg", pool_size: int | None = None,

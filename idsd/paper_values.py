@@ -1,6 +1,6 @@
 """The paper's published numbers, as data (for printing beside ours, never as results).
 
-Source: ``reference/paper.md`` section 9, "Numbers recoverable from the repo": the values that
+Source: ``docs/paper.md`` section 9, "The published values": the values that
 the plotting scripts of the official repository (AntonFirc/IDSD, branch
 ``spectrogram-generator``, ``plot_scores/plot_eer_graphs.py``, ``plot_learning_curve.py``,
 ``plot_data_requirements.py``) hard-code, very likely the SAC '24 figures. EERs are fractions
@@ -9,7 +9,7 @@ this workbook on an embedded stand-in (``mini-for`` for F2S...) is a different e
 every table labels the two with their corpus names.
 
 The repository gives no numbers for the cross-dataset matrix (only the code) and it is unknown
-whether the paper reports the modified-speech robustness study (paper.md sections 8 and 12), so
+whether the paper reports the modified-speech robustness study (docs/paper.md sections 8 and 9.4), so
 those tables have no paper column.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 SOURCE = ("Firc, Malinka, Hanáček, SAC '24 (doi 10.1145/3605098.3635911); values from "
-          "AntonFirc/IDSD@spectrogram-generator plot_scores/*.py, see reference/paper.md section 9")
+          "AntonFirc/IDSD@spectrogram-generator plot_scores/*.py, see docs/paper.md section 9")
 
 FEATURES = ("mel", "stft", "cqt", "vqt", "iirt", "mfcc", "chroma")
 """Feature keys in the paper's column order."""
@@ -28,7 +28,7 @@ FEATURE_LABELS = {
     "vqt": "VQT-Spectrogram", "iirt": "IIRT-Spectrogram", "mfcc": "MFCC-Cepstrogram",
     "chroma": "Chromagram",
 }
-"""Legend names of the paper's figures (paper.md 9.2)."""
+"""Legend names of the paper's figures (docs/paper.md 9.2)."""
 
 PAPER_CORPORA = {
     "F2S": "FoR for-2seconds",
@@ -39,12 +39,12 @@ PAPER_CORPORA = {
     "FM": "Firc's 'dip' deepfake set (cs + en)",
     "AS21": "ASVspoof 2021 DF",
 }
-"""The paper's corpus abbreviations (paper.md 7.1) and what they are."""
+"""The paper's corpus abbreviations (docs/paper.md section 7) and what they are."""
 
 PAPER_TRAIN_CORPORA = ("F2S", "FREC", "AS19", "WF")
 PAPER_EVAL_CORPORA = ("F2S", "FREC", "AS19", "WF", "AVC", "FM", "AS21")
 
-# paper.md 9.1: in-domain EER (train = eval), rows as in the script
+# docs/paper.md 9.1: in-domain EER (train = eval), rows as in the script
 _IN_DOMAIN = {
     "AS19": (0.2559, 0.2036, 0.1967, 0.2073, 0.2656, 0.1571, 0.2729),
     "F2S": (0.0559, 0.0106, 0.0346, 0.0417, 0.0728, 0.0070, 0.2661),
@@ -53,7 +53,7 @@ _IN_DOMAIN = {
     "Total": (0.1264, 0.1003, 0.0971, 0.0994, 0.2044, 0.0761, 0.2804),
 }
 
-# paper.md 9.2: learning curve on WaveFake (cumulative class-balanced tenths of its training split)
+# docs/paper.md 9.2: learning curve on WaveFake (cumulative class-balanced tenths of its training split)
 LEARNING_CURVE_CORPUS = "WF"
 _LC_N = (24_000, 48_000, 72_000, 96_000, 120_000, 144_000, 168_000, 192_000, 216_000, 240_000)
 _LC = {
@@ -67,7 +67,7 @@ _LC = {
     "chroma": (0.4705, 0.4722, 0.4262, 0.4086, 0.3918, 0.3891, 0.3887, 0.3748, 0.3739, 0.3225),
 }
 
-# paper.md 9.3: hardware and speed. Storage: GB of float32 arrays of ~240k WaveFake training
+# docs/paper.md 9.3: hardware and speed. Storage: GB of float32 arrays of ~240k WaveFake training
 # samples [INF]; RAM: peak host RAM while training, GB [INF]; extraction time per sample, ms.
 HARDWARE_SAMPLES = 240_000
 _HW = {  # storage_gb, ram_gb, extract_ms
@@ -88,7 +88,7 @@ def in_domain_eer() -> pd.DataFrame:
     -------
     DataFrame, shape (5, 7)
         Index: ``AS19, F2S, FREC, WF, Total`` (paper corpus names); columns: :data:`FEATURES`.
-        "Total" is the paper's pooled value, not the row mean (paper.md 9.1).
+        "Total" is the paper's pooled value, not the row mean (docs/paper.md 9.1).
     """
     df = pd.DataFrame.from_dict(_IN_DOMAIN, orient="index", columns=list(FEATURES))
     df.index.name = "paper corpus"

@@ -171,7 +171,7 @@ def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool =
     ours_corpus : str
         Our corpus (panel title).
     show_paper : bool
-        Add the paper's panel (paper.md 9.2, WaveFake).
+        Add the paper's panel (docs/paper.md 9.2, WaveFake).
     cells : DataFrame, optional
         ``idsd.evidence.learning_curve_cells``: our curves get their 95 % intervals as bands.
 
@@ -218,7 +218,7 @@ def hardware_bars(ours: pd.DataFrame | None, show_paper: bool = True):
     ours : DataFrame or None
         ``idsd.evaluate.hardware_table`` (columns ``storage_norm, ram_norm, time_norm``).
     show_paper : bool
-        Add the paper's panel (paper.md 9.3).
+        Add the paper's panel (docs/paper.md 9.3).
 
     Returns
     -------
@@ -268,7 +268,7 @@ def per_source_bars(table: pd.DataFrame, title: str, hue: str = "feature", order
 
 
 def in_domain_heatmaps(ours: pd.DataFrame, ours_title: str = "ours", show_paper: bool = True):
-    """In-domain EER heatmaps: ours (our corpora + Total) beside the paper's (paper.md 9.1).
+    """In-domain EER heatmaps: ours (our corpora + Total) beside the paper's (docs/paper.md 9.1).
 
     Parameters
     ----------

@@ -4,7 +4,7 @@ Every table is written by :func:`write_table` to ``<outputs>/tables/<name>.{csv,
 figure by :func:`save_figure` to ``<outputs>/figures/<name>.{png,pdf}`` (no timestamps or
 software versions in the files, so re-running gives the same bytes).
 
-Where the paper reports the same cell (``idsd.paper_values``, paper.md section 9), the
+Where the paper reports the same cell (``idsd.paper_values``, docs/paper.md section 9), the
 ``*_beside_paper`` builders put it next to ours, every column carrying its corpus: ``ours
 (mini-for)`` next to ``paper (F2S)``. The corpus our study used for a paper corpus is given by
 ``paper_name`` in the study index (:class:`idsd.study.CorpusEntry`); an embedded ``mini-*``
@@ -200,7 +200,7 @@ def corpus_note(mapping: Mapping[str, str], source: str | None = None) -> str:
 
 
 def in_domain_beside_paper(table: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
-    """Result 1 with the paper's in-domain EERs (paper.md 9.1) beside ours.
+    """Result 1 with the paper's in-domain EERs (docs/paper.md 9.1) beside ours.
 
     Parameters
     ----------
@@ -246,7 +246,7 @@ def learning_curve_wide(lc: pd.DataFrame) -> pd.DataFrame:
 
 
 def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str | None = None) -> pd.DataFrame:
-    """Result 3 beside the paper's WaveFake learning curve (paper.md 9.2), aligned by fraction.
+    """Result 3 beside the paper's WaveFake learning curve (docs/paper.md 9.2), aligned by fraction.
 
     Parameters
     ----------
@@ -284,7 +284,7 @@ def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str |
 
 
 def hardware_beside_paper(hw: pd.DataFrame) -> pd.DataFrame:
-    """Result 4 beside the paper's hardware numbers (paper.md 9.3).
+    """Result 4 beside the paper's hardware numbers (docs/paper.md 9.3).
 
     Parameters
     ----------

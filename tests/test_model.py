@@ -1,4 +1,4 @@
-"""The three-tower TCN: parameter counts (SPEC table), structure, keras-tcn equivalence, causality."""
+"""The three-tower TCN: parameter counts (the reference table), structure, keras-tcn equivalence, causality."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_parameter_count_matches_reference(feature, pooling):
 
 
 def test_reference_table_is_spec():
-    # the SPEC table, spelled out once more so an edit of REFERENCE_PARAMS cannot pass silently
+    # the reference table, spelled out once more so an edit of REFERENCE_PARAMS cannot pass silently
     assert REFERENCE_PARAMS["mel"] == {"avg": 833_345, "max": 872_705}
     assert REFERENCE_PARAMS["image"] == {"avg": 1_255_937, "max": 1_354_241}
     assert REFERENCE_PARAMS["mfcc"] == {"avg": 752_513, "max": 758_657}

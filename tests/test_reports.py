@@ -18,7 +18,7 @@ def test_paper_values_match_paper_md():
     t = P.in_domain_eer()
     assert t.loc["F2S", "mfcc"] == 0.0070 and t.loc["AS19", "mel"] == 0.2559 and t.loc["Total", "chroma"] == 0.2804
     assert list(t.columns) == list(P.FEATURES)
-    # Total is not the row mean (paper.md 9.1)
+    # Total is not the row mean (docs/paper.md 9.1)
     assert t.loc["Total", "mel"] != pytest.approx(t.loc[["AS19", "F2S", "FREC", "WF"], "mel"].mean(), abs=1e-3)
     lc = P.learning_curve()
     assert len(lc) == 70 and lc["n_train"].max() == 240_000

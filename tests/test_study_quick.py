@@ -26,10 +26,11 @@ TABLES = [
     "data_counts", "shortcut_audit", "training_runs", "eval_metrics", "in_domain_eer", "in_domain_eer_vs_paper",
     "cross_dataset_pairs", "cross_dataset_by_feature", "cross_dataset_by_eval_corpus", "per_source_eer",
     "robustness_eer", "learning_curve_eer", "learning_curve_vs_paper", "hardware", "hardware_vs_paper",
+    "in_domain_seed_spread", "in_domain_paired_tests", "learning_curve_change",
 ]
 FIGURES = [
     "data_distributions", "spectrogram_gallery", "learning_curves_training", "in_domain_eer", "cross_dataset_eer",
-    "per_source_eer", "robustness_eer", "learning_curve", "hardware_requirements",
+    "per_source_eer", "robustness_eer", "learning_curve", "hardware_requirements", "in_domain_eer_ci",
 ]
 
 
@@ -79,12 +80,17 @@ def test_metrics_in_valid_ranges(quick_study):
     for col in ("eer", "auc", "accuracy", "min_dcf"):
         assert pm[col].between(0, 1).all(), col
     assert (pm["cllr"] >= 0).all() and (pm["act_dcf"] >= 0).all()
-    for name in ("in_domain_eer", "robustness_eer", "learning_curve_eer"):
-        df = pd.read_csv(quick_study.tables / f"{name}.csv").select_dtypes("number")
-        eer_cols = [c for c in df if c not in ("subset", "n_train")]
-        assert df[eer_cols].stack().between(0, 1).all(), name
+    for name in ("in_domain_eer", "robustness_eer", "learning_curve_eer", "cross_dataset_by_feature"):
+        cells = pd.read_csv(quick_study.tables / f"{name}.csv")  # one row per cell: eer with its interval
+        assert cells[["eer", "lo", "hi"]].stack().between(0, 1).all(), name
+        assert ((cells["lo"] <= cells["eer"] + 1e-12) & (cells["eer"] <= cells["hi"] + 1e-12)).all(), name
+        assert (cells["n_bona"] > 0).all() and (cells["n_spoof"] > 0).all(), name
     lc = pd.read_csv(quick_study.tables / "learning_curve_eer.csv")
-    assert lc["n_train"].is_monotonic_increasing
+    assert all(g.sort_values("subset")["n_train"].is_monotonic_increasing for _, g in lc.groupby("feature"))
+    ind = pd.read_csv(quick_study.tables / "in_domain_eer.csv")
+    assert {"lfcc-gmm", "bands-lr"} <= set(ind["feature"]) and "Total" in set(ind["train_corpus"])  # baseline rows
+    runs = pd.read_csv(quick_study.tables / "training_runs.csv")
+    assert runs["stop_reason"].isin(["train_loss", "dev_loss", "cap"]).all() and (runs["seed"] > 0).any()
     hw = pd.read_csv(quick_study.tables / "hardware.csv")
     assert (hw["storage_gb_at_240k"] > 0).all() and (hw["extract_ms"] > 0).all()
 
@@ -108,3 +114,23 @@ def test_default_detect_model_scores_a_file(quick_study, tmp_path):
     report = json.loads(proc.stdout)
     (entry,) = report["files"]
     assert 0.0 <= entry["score"] <= 1.0 and entry["decision"] in ("real", "fake")
+
+
+def test_training_and_tables_reproduce(quick_study, tmp_path):
+    """The same data, seed and code train the same model: one cell of the quick grid retrained from
+    scratch in a fresh outputs folder gives the same scores, so the tables reproduce."""
+    import shutil
+
+    from idsd import evaluate
+    from idsd.train import TrainConfig, train_grid
+
+    out = Outputs(tmp_path / "again").make()
+    shutil.copytree(quick_study.manifests, out.manifests, dirs_exist_ok=True)
+    study = Study.load(out)
+    train_grid(out, study, ["mini-for"], ["mfcc"], "array", TrainConfig.from_profile("quick"), progress=False)
+    models = evaluate.find_models(out, ["mini-for"], "array", ["mfcc"])
+    evaluate.score_models(out, evaluate.study_eval_sets(study, out, ["mini-for"]), models)
+    run = "mfcc_avg_10"
+    first = evaluate.read_scores(evaluate.score_path(quick_study, "mini-for", "mini-for", "array", run))
+    again = evaluate.read_scores(evaluate.score_path(out, "mini-for", "mini-for", "array", run))
+    assert np.array_equal(first["score"].to_numpy(), again["score"].to_numpy())

@@ -1,6 +1,6 @@
 """``idsd bench features``: the upstream extraction loop vs ours, on the same clips, in one run.
 
-Upstream (``reference/paper.md`` 3.1, ``data_preprocessing_measure_time.py``): one clip at a time,
+Upstream (``docs/paper.md`` section 3, ``data_preprocessing_measure_time.py``): one clip at a time,
 single-threaded librosa calls (audio loading excluded); for the image mode additionally one
 matplotlib figure per clip. Ours: :func:`idsd.features.extract_batch` on the whole batch (all
 cores), after one untimed warm-up call on both sides (numba compilation, filterbank design).
