@@ -809,7 +809,7 @@ def _reusable_record(record_path: Path, fingerprint: str) -> dict | None:
 
 def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "array",
                config: TrainConfig | None = None, progress: bool = True, retrain: bool = False,
-               seeds: Sequence[int] | None = None) -> pd.DataFrame:
+               seeds: Sequence[int] | None = None, reuse_models: bool = True) -> pd.DataFrame:
     """Train one detector per (training corpus, feature) of a study.
 
     Parameters
@@ -834,6 +834,10 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     seeds : sequence of int, optional
         Train each cell once per seed (default: ``[config.seed]``). Runs of seed 0 keep the upstream
         name (``mel_avg_10``); other seeds are named ``mel_avg_10-seed<k>``.
+    reuse_models : bool
+        Runs with the same input shape and seed (one representation on every corpus) share one
+        compiled model (:class:`ModelPool`, reset to its fresh-build state before each run), so the
+        graph tracing is paid once per representation and seed instead of once per run.
 
     Returns
     -------
@@ -854,13 +858,15 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     runs_dir.mkdir(parents=True, exist_ok=True)
     records = []
     seeds = [int(s) for s in seeds] if seeds else [int(config.seed)]
+    pool = ModelPool() if reuse_models else None
     bar = tqdm(total=len(corpora) * len(features) * len(seeds), desc="training grid", disable=not progress)
     for corpus in corpora:
         manifest = study.manifest(outputs, corpus)
         rows = manifest[manifest["split"].isin(["train", "dev"])].reset_index(drop=True)
         for feature in features:
             fs = load_feature_set(rows, FeatureConfig(feature, mode), outputs.cache, progress=progress)
-            records += _train_seeds(fs, corpus, feature, mode, config, seeds, outputs, runs_dir, retrain, bar)
+            records += _train_seeds(fs, corpus, feature, mode, config, seeds, outputs, runs_dir, retrain, bar,
+                                    pool)
     bar.close()
     table = runs_table(records)
     everything = runs_table(load_run_records(outputs))
@@ -869,7 +875,7 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
 
 
 def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, seeds: Sequence[int], outputs,
-                 runs_dir: Path, retrain: bool, bar) -> list[dict]:
+                 runs_dir: Path, retrain: bool, bar, pool: ModelPool | None = None) -> list[dict]:
     """One grid cell: train (or reuse) one run per seed; returns their records."""
     records = []
     for seed in seeds:
@@ -886,13 +892,14 @@ def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, 
         else:
             dev = fs.split("dev")
             rec = train_model(fs.split("train"), dev if len(dev.X) else None, cfg, path,
-                              extra_record={"train_corpus": corpus, "fingerprint": fingerprint})
+                              extra_record={"train_corpus": corpus, "fingerprint": fingerprint}, pool=pool)
             rec.pop("model")
             rec.pop("history")
             tmp = record_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(rec, indent=2, default=_json_default))
             os.replace(tmp, record_path)
-            keras.backend.clear_session()
+            if pool is None:
+                keras.backend.clear_session()
         records.append(rec)
         bar.update()
     return records

@@ -325,9 +325,12 @@ def test_train_grid_resumes_and_retrains_when_inputs_change(outputs, manifest_fa
     again = train_grid(outputs, study, features=["mfcc"], config=config, progress=False)
     assert model.stat().st_mtime_ns == stamp  # reused, not retrained
     assert again.loc[0, "name"] == first.loc[0, "name"] and again.loc[0, "n_train"] == 12
-    changed = TrainConfig.from_profile("quick", epochs=1, seed=1, verbose=0)  # another seed: a new model
+    changed = TrainConfig.from_profile("quick", epochs=2, seed=0, verbose=0)  # another protocol: trained again
     train_grid(outputs, study, features=["mfcc"], config=changed, progress=False)
     assert model.stat().st_mtime_ns != stamp
+    seeded = train_grid(outputs, study, features=["mfcc"], config=changed, progress=False, seeds=[1])
+    assert seeded.loc[0, "name"] == "mfcc_avg_10-seed1" and seeded.loc[0, "seed"] == 1  # extra seeds: own files
+    assert model.with_name("mfcc_avg_10-seed1.keras").is_file()
     stamp = model.stat().st_mtime_ns
     train_grid(outputs, study, features=["mfcc"], config=changed, progress=False, retrain=True)
     assert model.stat().st_mtime_ns != stamp
