@@ -13,6 +13,7 @@ IDSD_APT_PACKAGES=(
   asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722
   asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 asterisk-core-sounds-it asterisk-core-sounds-it-g722
   asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
+  fillets-ng-data fillets-ng-data-cs
 )
 
 _idsd_log() { printf '[bootstrap] %s\n' "$*" >&2; }

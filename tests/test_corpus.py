@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -11,14 +12,14 @@ import pytest
 import soundfile as sf
 
 from idsd.cli import main
-from idsd.corpus import build_suite, dsp, prepare_study, preset_with, suite_summary, tts
+from idsd.corpus import build, build_suite, dsp, fillets, prepare_study, preset_with, suite_summary, tts
 from idsd.corpus.build import CORPORA, METADATA_COLUMNS
-from idsd.corpus.sources import available_languages, transcripts
+from idsd.corpus.sources import Prompt, available_languages, transcripts
 from idsd.paths import Outputs
 from idsd.study import Study
 
-HAVE_SUITE = bool(available_languages()) and shutil.which("espeak-ng") is not None
-needs_suite = pytest.mark.skipif(not HAVE_SUITE, reason="Asterisk prompts / espeak-ng not installed")
+HAVE_SUITE = bool(available_languages()) and shutil.which("espeak-ng") is not None and fillets.available()
+needs_suite = pytest.mark.skipif(not HAVE_SUITE, reason="Asterisk prompts / Fish Fillets NG / espeak-ng not installed")
 
 NASTY = 'Say "hi" (now) \\ ") (system "touch PWNED") (" --help; [beep] {x} `id` $HOME'
 
@@ -99,6 +100,12 @@ def test_tiny_suite_layout_and_contract(study_outputs):
     assert len(fake_engines) >= 2
     wf = pd.read_csv(root / "mini-wavefake" / "metadata.csv")
     assert set(wf[wf.label == "fake"].source) == {"world", "griffinlim", "lpc"}
+    for name in ("mini-for", "mini-wavefake"):  # the Czech source is exercised, in both classes
+        meta = pd.read_csv(root / name / "metadata.csv", keep_default_na=False)
+        cs = meta[meta.lang == "cs"]
+        assert set(cs.label) == {"real", "fake"}, name
+        assert cs[cs.label == "real"].speaker.str.startswith("cs-").all()
+        assert cs.prompt.str.startswith("fillets/").all()
     asv = pd.read_csv(root / "mini-asvspoof" / "metadata.csv")
     share = (asv.label == "real").mean()
     assert 0.1 <= share <= 0.35
@@ -135,9 +142,28 @@ def test_build_is_reused_and_cli(study_outputs, capsys):
     assert "mini-asvspoof" in capsys.readouterr().out
 
 
+def _checksums(root) -> dict[str, str]:
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(root.rglob("*")) if f.is_file() and f.name != "suite.json"}
+
+
+@needs_suite
+@pytest.mark.slow
+def test_tiny_suite_rebuilds_byte_identical(study_outputs, tmp_path):
+    """The same preset + seed gives the same files (SHA-256 of every wav and metadata.csv)."""
+    first = study_outputs.data / "corpora"
+    build_suite(tmp_path / "again", "tiny", seed=0, progress=False)
+    a, b = _checksums(first), _checksums(tmp_path / "again")
+    assert len(a) > 200 and sum(k.endswith(".wav") for k in a) > 200
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    sa, sb = suite_summary(first), suite_summary(tmp_path / "again")
+    assert sa["corpora"] == sb["corpora"] and sa["tts_skipped"] == sb["tts_skipped"]
+
+
 @needs_suite
 def test_build_is_deterministic(tmp_path):
-    preset = preset_with("tiny", langs=("en",), prompts_per_lang=5, n_wavefake=5, gl_iter=2)
+    preset = preset_with("tiny", langs=("en",), prompts_per_lang=5, cs_prompts=0, gl_iter=2)
     a = build_suite(tmp_path / "a", preset, seed=3, progress=False, corpora=("mini-wavefake",))
     b = build_suite(tmp_path / "b", preset, seed=3, progress=False, corpora=("mini-wavefake",))
     ma = pd.read_csv(a["mini-wavefake"] / "metadata.csv")
@@ -157,3 +183,64 @@ def test_transcripts_parse():
     en = transcripts("en")
     assert en["agent-pass"].startswith("Please enter your password")
     assert not any("[" in t for t in en.values()) and not any(k.startswith("silence/") for k in en)
+
+
+def test_fillets_dialog_parser_unescapes_and_skips_effects():
+    text = ('dialogId("a-1", "font_big", "Say \\"hi\\"")\ndialogStr("Řekni \\"ahoj\\"")\n\n'
+            'dialogId("laser", "", "")\n\ndialogId("b-2", "font_small", "x")\n  dialogStr("Tak jo.")')
+    assert fillets.parse_dialogs(text) == {"a-1": ("font_big", 'Řekni "ahoj"'), "b-2": ("font_small", "Tak jo.")}
+    assert fillets.speaker_of("font_small") == "cs-small" and fillets.speaker_of("") == "cs-unknown"
+
+
+@pytest.mark.skipif(not fillets.available(), reason="fillets-ng-data(-cs) not installed")
+def test_fillets_prompts_deduplicated():
+    ps = fillets.list_prompts()
+    assert len(ps) > 1500 and all(p.lang == "cs" and p.path.endswith(".ogg") for p in ps)
+    assert len({p.key for p in ps}) == len(ps)
+    assert len({fillets._text_key(p.text) for p in ps}) == len(ps)  # no sentence twice
+    digests = [hashlib.sha256(open(p.path, "rb").read()).hexdigest() for p in ps]
+    assert len(set(digests)) == len(ps)  # no byte-identical clip twice
+    speakers = {p.speaker for p in ps}
+    assert {"cs-small", "cs-big"} <= speakers and len(speakers) > 10
+    y = fillets.vorbis_roundtrip(np.sin(np.arange(32000) * 0.05).astype(np.float32) * 0.3)
+    z = fillets.vorbis_roundtrip(np.sin(np.arange(32000) * 0.05).astype(np.float32) * 0.3)
+    assert y.shape == (32000,) and y.dtype == np.float32 and np.array_equal(y, z)
+
+
+def _utt(lang: str, key: str, seconds: float, split: str = "eval") -> build._Utt:
+    p = Prompt(lang, key, "text", "/nonexistent", "spk")
+    return build._Utt(p, np.zeros(int(seconds * 16000), np.float32), split, voice=tts.Voice("espeak", lang))
+
+
+def test_pick_respects_cap_and_czech_share():
+    items = [_utt("en", f"e{i}", 4.5) for i in range(30)] + [_utt("cs", f"fillets/x/{i}", 2.5) for i in range(80)]
+    w = lambda u: dsp.n_windows(len(u.real), None)  # noqa: E731  (2 windows per en item, 1 per cs item)
+    got = build._pick(items, w, 50, 0.4)
+    n_cs = sum(w(u) for u in got if u.prompt.lang == "cs")
+    total = sum(w(u) for u in got)
+    assert 48 <= total <= 50 and n_cs <= 0.4 * total + 1 and n_cs >= 15
+    everything = build._pick(items, w, None, 0.4)
+    assert sum(w(u) for u in everything if u.prompt.lang == "en") == 60
+    assert sum(w(u) for u in everything if u.prompt.lang == "cs") == 40  # 0.4 / 0.6 x 60
+
+
+def test_engine_failure_is_retried_then_fails_loudly(monkeypatch):
+    calls = {"n": 0}
+
+    def flaky(voice, text, rate=170, pitch=50):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("transient")
+        return np.ones(8000, np.float32) * 0.1, 16000
+
+    monkeypatch.setattr(build.tts, "espeak", flaky)
+    u = _utt("en", "k1", 3.0)
+    assert build._synthesize([u], seed=0, progress=False) == []
+    assert calls["n"] == 2 and u.fake is not None and len(u.fake) > 0
+
+    def broken(voice, text, rate=170, pitch=50):
+        raise OSError("engine gone")
+
+    monkeypatch.setattr(build.tts, "espeak", broken)
+    with pytest.raises(RuntimeError, match="failed 3 times"):
+        build._synthesize([_utt("en", "k2", 3.0)], seed=0, progress=False)

@@ -70,8 +70,10 @@ def trim(y: np.ndarray, top_db: float = 35.0, frame: int = 320, margin: int = 80
     return y[a:b]
 
 
-def n_windows(n_samples: int, max_windows: int) -> int:
-    return min(max_windows, n_samples // CLIP_SAMPLES)
+def n_windows(n_samples: int, max_windows: int | None) -> int:
+    """Non-overlapping 2-s windows in ``n_samples`` (remainder dropped), at most ``max_windows`` (None: all)."""
+    k = n_samples // CLIP_SAMPLES
+    return k if max_windows is None else min(int(max_windows), k)
 
 
 def windows(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:

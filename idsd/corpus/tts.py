@@ -29,11 +29,16 @@ ESPEAK_VOICES = {
     "fr": ["fr-fr", "fr-be", "fr-fr+f2", "fr-fr+m3"],
     "it": ["it", "it+f2", "it+m3"],
     "ru": ["ru", "ru+f2", "ru+m3"],
+    "cs": ["cs", "cs+f2", "cs+m3", "cs+f4", "cs+m7"],
 }
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = {"en": ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"], "it": ["lp_diphone", "pc_diphone"]}
 FESTIVAL_DIRS = {"kal_diphone": "english", "ked_diphone": "english", "cmu_us_slt_arctic_hts": "us",
                  "lp_diphone": "italian", "pc_diphone": "italian"}
+
+ENGINE_TIMEOUT_S = 600
+"""Per-call limit of the command-line engines: generous, so that load never turns into a timeout
+(a call that still fails raises; the suite builder retries and then stops, it never drops items)."""
 
 _ALLOWED = re.compile(r"[^\w\s.,;:!?'\-]", flags=re.UNICODE)
 
@@ -114,7 +119,7 @@ def espeak(voice: str, text: str, rate: int = 170, pitch: int = 50) -> tuple[np.
         with open(txt, "w", encoding="utf-8") as fh:
             fh.write(clean_text(text) + "\n")
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(int(rate)), "-p", str(int(pitch)), "-w", wav, "-f", txt],
-                       check=True, capture_output=True, timeout=60)
+                       check=True, capture_output=True, timeout=ENGINE_TIMEOUT_S)
         return _read(wav)
 
 
@@ -124,43 +129,54 @@ def flite(voice: str, text: str) -> tuple[np.ndarray, int]:
         txt, wav = os.path.join(tmp, "t.txt"), os.path.join(tmp, "o.wav")
         with open(txt, "w", encoding="utf-8") as fh:
             fh.write(clean_text(text) + "\n")
-        subprocess.run(["flite", "-voice", voice, "-f", txt, "-o", wav], check=True, capture_output=True, timeout=60)
+        subprocess.run(["flite", "-voice", voice, "-f", txt, "-o", wav], check=True, capture_output=True, timeout=ENGINE_TIMEOUT_S)
         return _read(wav)
+
+
+def _festival_run(voice: str, items: list[tuple[int, str]], tmp: str, encoding: str) -> None:
+    lines = [f"(voice_{voice})"]
+    for i, t in items:
+        t = clean_text(t).encode(encoding, errors="replace").decode(encoding) or "."
+        lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{t}")) "{tmp}/{i}.wav" \'riff)')
+    scm = os.path.join(tmp, f"batch{items[0][0]}.scm")
+    with open(scm, "w", encoding=encoding, errors="replace") as fh:
+        fh.write("\n".join(lines) + "\n")
+    subprocess.run(["festival", "-b", scm], capture_output=True, timeout=ENGINE_TIMEOUT_S, check=False)
 
 
 def festival_batch(voice: str, texts: list[str], encoding: str = "latin-1") -> list[tuple[np.ndarray, int] | None]:
     """Synthesize many texts with one festival process (startup dominates single calls).
 
     The Scheme script only ever embeds :func:`clean_text` output inside string literals, so no
-    quote or backslash can end the literal. An utterance festival cannot say is returned as
-    ``None`` and the batch continues after it.
+    quote or backslash can end the literal. festival stops at an utterance it cannot say; that
+    utterance is tried once more alone in a fresh process, and only when festival refuses it
+    there too (a property of the text, the same on every run) is it returned as ``None``; the
+    batch then continues after it. A festival process that times out raises
+    ``subprocess.TimeoutExpired`` (never a silent skip).
 
     Returns
     -------
     list of (y, sr) or None, aligned with ``texts``
     """
     results: list[tuple[np.ndarray, int] | None] = [None] * len(texts)
+
+    def collect(tmp: str, i: int) -> bool:
+        wav = os.path.join(tmp, f"{i}.wav")
+        if os.path.isfile(wav) and os.path.getsize(wav) > 44:
+            results[i] = _read(wav)
+            return True
+        return False
+
     with tempfile.TemporaryDirectory(prefix="idsd-festival-") as tmp:
         start = 0
         while start < len(texts):
-            lines = [f"(voice_{voice})"]
-            for i in range(start, len(texts)):
-                t = clean_text(texts[i]).encode(encoding, errors="replace").decode(encoding) or "."
-                lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{t}")) "{tmp}/{i}.wav" \'riff)')
-            scm = os.path.join(tmp, f"batch{start}.scm")
-            with open(scm, "w", encoding=encoding, errors="replace") as fh:
-                fh.write("\n".join(lines) + "\n")
-            subprocess.run(["festival", "-b", scm], capture_output=True, timeout=600, check=False)
-            first_missing = None
-            for i in range(start, len(texts)):
-                wav = os.path.join(tmp, f"{i}.wav")
-                if os.path.isfile(wav) and os.path.getsize(wav) > 44:
-                    results[i] = _read(wav)
-                elif first_missing is None:
-                    first_missing = i
+            _festival_run(voice, [(i, texts[i]) for i in range(start, len(texts))], tmp, encoding)
+            first_missing = next((i for i in range(start, len(texts)) if not collect(tmp, i)), None)
             if first_missing is None:
                 break
-            log.warning("festival %s could not say %r; skipped", voice, texts[first_missing][:60])
+            _festival_run(voice, [(first_missing, texts[first_missing])], tmp, encoding)
+            if not collect(tmp, first_missing):
+                log.warning("festival %s refuses %r; no fake for it", voice, texts[first_missing][:60])
             start = first_missing + 1
     return results
 
