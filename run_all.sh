@@ -86,6 +86,12 @@ stage_hash() {  # $1 = notebook
 }
 
 START=$(date +%s)
+# Which code produced these outputs (the published results say it).
+COMMIT="$(git rev-parse HEAD 2>/dev/null || true)"
+DIRTY=false
+[ -n "$COMMIT" ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=true
+printf '{"commit": "%s", "dirty": %s, "started": "%s", "quick": %s}\n' "$COMMIT" "$DIRTY" \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$( [ "$QUICK" = True ] && echo true || echo false )" > "$OUTDIR/notebooks/run.json"
 PREV_HASH=""
 for nb in "${NOTEBOOKS[@]}"; do
   name="$(basename "$nb" .ipynb)"

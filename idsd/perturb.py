@@ -239,7 +239,7 @@ def modify_split(in_dir: str | os.PathLike, out_dir: str | os.PathLike, mods=MOD
     out_dir : destination
     mods : modifications to apply (default all 16)
     seed : noise/dither/background offsets derive from it and the file name
-    limit : at most this many files per class (quick runs), chosen in sorted order
+    limit : at most this many files per class, a sample drawn with ``seed`` (the same files every run)
     workers : parallel files (the codec round trips are subprocesses)
     progress : progress bar
     force : redo files that already exist
@@ -258,7 +258,11 @@ def modify_split(in_dir: str | os.PathLike, out_dir: str | os.PathLike, mods=MOD
         d = in_dir / label
         if d.is_dir():
             fs = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
-            files += [(label, p) for p in (fs[:limit] if limit else fs)]
+            if limit and len(fs) > limit:  # a seeded sample, not the first names (sorted by language)
+                pick = np.random.default_rng([int(seed), zlib.crc32(label.encode())]).choice(len(fs), limit,
+                                                                                             replace=False)
+                fs = [fs[i] for i in sorted(pick)]
+            files += [(label, p) for p in fs]
     if not files:
         raise FileNotFoundError(f"{in_dir}: no real/ or fake/ files to modify")
     avail = tools_available()

@@ -733,6 +733,12 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
            "paper's are its published values. Every column names its corpus: `ours (mini-for)` is this "
            "workbook's embedded stand-in, `paper (F2S)` is the paper's FoR for-2seconds result. Every EER of "
            "ours carries its 95 % bootstrap interval; a ranking is claimed only where the paired test supports it.")
+    from idsd.readme import run_info
+
+    run = run_info(outputs)
+    if run.get("commit"):
+        pre += (f" Produced by `./run_all.sh` at commit `{run['commit'][:12]}`"
+                + (" with uncommitted changes" if run.get("dirty") else "") + f", started {run.get('started', '?')}.")
     files.append(write_results_markdown(results_markdown(sections, title, pre), outputs))
     return tables, files
 

@@ -164,6 +164,8 @@ def test_profiles():
     assert cpu.resolved_dev_patience == CPU_DEV_PATIENCE and TrainConfig(dev_patience=None, profile="cpu"
                                                                          ).resolved_dev_patience is None
     assert TrainConfig(feature="mel", seed=2).name(seed_suffix=True) == "mel_avg_10-seed2"
+    assert cpu.bf16 and not paper.bf16 and not TrainConfig.from_profile("quick").bf16  # precision per profile
+    assert not TrainConfig.from_profile("cpu", bf16=False).bf16
     assert TrainConfig(feature="mel", seed=0).name(seed_suffix=True) == "mel_avg_10"
 
 

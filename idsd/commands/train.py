@@ -9,6 +9,7 @@ unless ``--models`` says otherwise.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -37,7 +38,8 @@ def register(subparsers, groups) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs (default: the profile's)")
     p.add_argument("--batch", type=positive_int, default=None, help="batch size (default 128 array, 32 image)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="mixed_bfloat16 precision (GPUs)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed_bfloat16 precision (default: the profile's; cpu: on, paper/quick: off)")
     p.add_argument("--deterministic", action="store_true", help="TensorFlow op determinism")
     p.add_argument("--outputs", default=None, help="outputs directory (default: the workbook's outputs/)")
     p.add_argument("--models", default=None, help="folder for the model (default <outputs>/models/<dataset>/<mode>)")
