@@ -150,6 +150,15 @@ def wide(cell_table: pd.DataFrame, index: str, columns: str, digits: int = 3,
     return w.fillna("–")
 
 
+def interval_strings(cell_table: pd.DataFrame, index: str, columns: str, digits: int = 2) -> pd.DataFrame:
+    """``"[lo, hi]"`` per cell, wide (for annotating heatmaps under the point EER)."""
+    t = cell_table.assign(iv=[f"[{a:.{digits}f}, {b:.{digits}f}]" if np.isfinite(a) and np.isfinite(b) else ""
+                              for a, b in zip(cell_table["lo"], cell_table["hi"])])
+    w = t.pivot_table(index=index, columns=columns, values="iv", aggfunc="first")
+    w.columns.name = None
+    return w
+
+
 # =========================================================================== seeds
 
 

@@ -33,7 +33,8 @@ def _label(feature: str) -> str:
     return P.FEATURE_LABELS.get(feature, feature)
 
 
-def eer_heatmap(table: pd.DataFrame, title: str, vmax: float = 0.5, ax=None, fmt: str = ".3f"):
+def eer_heatmap(table: pd.DataFrame, title: str, vmax: float = 0.5, ax=None, fmt: str = ".3f",
+                intervals: pd.DataFrame | None = None):
     """Heatmap of an EER table (rows x columns), annotated, 0 = green to ``vmax`` = red.
 
     Parameters
@@ -46,6 +47,9 @@ def eer_heatmap(table: pd.DataFrame, title: str, vmax: float = 0.5, ax=None, fmt
     ax : matplotlib Axes, optional
     fmt : str
         Annotation format.
+    intervals : DataFrame, optional
+        Same shape as ``table``: strings ``"lo-hi"`` (e.g. from ``idsd.evidence.wide``) printed
+        under each EER, so the figure shows the 95 % intervals too.
 
     Returns
     -------
@@ -58,12 +62,18 @@ def eer_heatmap(table: pd.DataFrame, title: str, vmax: float = 0.5, ax=None, fmt
     data = table.astype(float)
     if isinstance(data.index, pd.MultiIndex):
         data.index = [" / ".join(map(str, i)) for i in data.index]
+    annot: bool | np.ndarray = True
+    if intervals is not None:
+        iv = intervals.reindex(index=table.index, columns=table.columns)
+        annot = np.array([[("" if not np.isfinite(v) else f"{v:{fmt}}\n{'' if not isinstance(c, str) else c}")
+                           for v, c in zip(rv, rc)] for rv, rc in zip(data.to_numpy(), iv.to_numpy())], dtype=object)
+    h = 0.75 if intervals is not None else 0.5
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.1 * data.shape[1] + 3, 0.5 * data.shape[0] + 1.8))
+        fig, ax = plt.subplots(figsize=(1.25 * data.shape[1] + 3, h * data.shape[0] + 1.8))
     else:
         fig = ax.figure
-    sns.heatmap(data, annot=True, fmt=fmt, cmap="RdYlGn_r", vmin=0, vmax=vmax, ax=ax,
-                cbar_kws={"label": "EER"}, linewidths=0.5, annot_kws={"size": 8})
+    sns.heatmap(data, annot=annot, fmt=fmt if intervals is None else "", cmap="RdYlGn_r", vmin=0, vmax=vmax, ax=ax,
+                cbar_kws={"label": "EER"}, linewidths=0.5, annot_kws={"size": 8 if intervals is None else 6.5})
     ax.set_title(title)
     ax.set_ylabel(data.index.name or "")
     ax.set_xlabel(data.columns.name or "")

@@ -511,8 +511,9 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
         tables[name + "_cells"] = c[k]
         tables[name + "_shown"] = shown[k]
     if len(x["feature_x_eval"]):
-        fig = plots.eer_heatmap(x["feature_x_eval"], "Cross-dataset EER (ours; rows: system, columns: "
-                                                     "evaluation corpus, pooled over training corpora)")
+        fig = plots.eer_heatmap(x["feature_x_eval"], "Cross-dataset EER with 95 % intervals (ours; rows: system, "
+                                "columns: evaluation corpus, pooled over training corpora)",
+                                intervals=evidence.interval_strings(c["feature_x_eval"], "feature", "eval_corpus"))
         files += save_figure(fig, "cross_dataset_eer", outputs).values()
     return tables, files
 
@@ -536,7 +537,8 @@ def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str |
         files += write_cells(c, evidence.wide(c, "feature", "condition", column_order=conds), "robustness_eer",
                              outputs, cap).values()
         tables["robustness_eer_cells"] = c
-        fig = plots.eer_heatmap(t, f"Robustness: EER per modification (ours, trained on {train_corpus or 'all'})")
+        fig = plots.eer_heatmap(t, f"Robustness: EER with 95 % intervals per modification (ours, trained on "
+                                f"{train_corpus})", intervals=evidence.interval_strings(c, "feature", "condition"))
         files += save_figure(fig, "robustness_eer", outputs).values()
     return tables, files
 
