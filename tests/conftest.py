@@ -14,6 +14,18 @@ import pytest
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 
 
+def requires(ok: bool, what: str):
+    """Mark a test that needs ``what`` (a Debian tool, a Python package). ``./run_tests.sh`` installs
+    every such dependency, so a missing one fails the test with this message instead of skipping it."""
+    return pytest.mark.requires(ok=bool(ok), what=what)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        if not mark.kwargs["ok"]:
+            pytest.fail(f"{mark.kwargs['what']} is not installed (./run_tests.sh installs it)", pytrace=False)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

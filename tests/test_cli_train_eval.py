@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 
@@ -11,14 +10,6 @@ import pandas as pd
 import pytest
 
 from idsd.cli import main
-
-_missing = []
-for _mod in ("idsd.cache", "idsd.datasets", "idsd.metrics", "idsd.features"):
-    try:
-        importlib.import_module(_mod)
-    except ImportError as exc:  # pragma: no cover - depends on which modules have landed
-        _missing.append(f"{_mod} ({exc})")
-pytestmark = pytest.mark.skipif(bool(_missing), reason="needs " + ", ".join(_missing))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import requires
 
 from idsd.cli import main
 from idsd.corpus import build, build_suite, dsp, fillets, prepare_study, preset_with, suite_summary, tts
@@ -19,7 +20,7 @@ from idsd.paths import Outputs
 from idsd.study import Study
 
 HAVE_SUITE = bool(available_languages()) and shutil.which("espeak-ng") is not None and fillets.available()
-needs_suite = pytest.mark.skipif(not HAVE_SUITE, reason="Asterisk prompts / Fish Fillets NG / espeak-ng not installed")
+needs_suite = requires(HAVE_SUITE, "the Asterisk prompts, Fish Fillets NG or espeak-ng")
 
 NASTY = 'Say "hi" (now) \\ ") (system "touch PWNED") (" --help; [beep] {x} `id` $HOME'
 
@@ -34,8 +35,8 @@ def test_clean_text_neutralises_quotes_parentheses_backslashes():
     assert tts.clean_text("  \x00\x07 ") == ""
 
 
-@pytest.mark.skipif(shutil.which("festival") is None or not tts.festival_voice_installed("kal_diphone"),
-                    reason="festival + kal voice not installed")
+@requires(shutil.which("festival") is not None and tts.festival_voice_installed("kal_diphone"),
+          "festival with the kal voice")
 def test_festival_batch_cannot_be_injected(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     outs = tts.festival_batch("kal_diphone", [NASTY, 'plain "quoted" text', "(exit)"])
@@ -43,7 +44,7 @@ def test_festival_batch_cannot_be_injected(tmp_path, monkeypatch):
     assert all(o is not None and len(o[0]) > 1000 for o in outs)
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("flite") is None, reason="no espeak/flite")
+@requires(shutil.which("espeak-ng") is not None and shutil.which("flite") is not None, "espeak-ng / flite")
 def test_command_line_engines_read_text_not_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     y, sr = tts.espeak("en-us", "--help")
@@ -66,8 +67,7 @@ def test_dsp_chain_properties(rng):
 
 @pytest.fixture(scope="module")
 def study_outputs(tmp_path_factory):
-    if not HAVE_SUITE:
-        pytest.skip("Asterisk prompts / espeak-ng not installed")
+    assert HAVE_SUITE, "the Asterisk prompts, Fish Fillets NG or espeak-ng are not installed (./run_tests.sh installs them)"
     out = Outputs(tmp_path_factory.mktemp("study") / "outputs")
     prepare_study(out, quick=True, seed=0, progress=False)
     return out
@@ -192,7 +192,7 @@ def test_fillets_dialog_parser_unescapes_and_skips_effects():
     assert fillets.speaker_of("font_small") == "cs-small" and fillets.speaker_of("") == "cs-unknown"
 
 
-@pytest.mark.skipif(not fillets.available(), reason="fillets-ng-data(-cs) not installed")
+@requires(fillets.available(), "fillets-ng-data(-cs)")
 def test_fillets_prompts_deduplicated():
     ps = fillets.list_prompts()
     assert len(ps) > 1500 and all(p.lang == "cs" and p.path.endswith(".ogg") for p in ps)

@@ -174,8 +174,7 @@ def test_fakeavceleb_layout_decodes_video(tmp_path, write_clip):
     import shutil
     import subprocess
 
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
+    assert shutil.which("ffmpeg"), "ffmpeg is not installed (./run_tests.sh installs it)"
     base = tmp_path / "FakeAVCeleb_v1.2"
     for cat, spk in (("RealVideo-RealAudio", "id00076"), ("RealVideo-FakeAudio", "id00076"),
                      ("FakeVideo-FakeAudio", "id00166")):

@@ -146,8 +146,6 @@ def test_cli_without_model_exits_2_with_hint(tmp_path, write_clip, capsys):
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     """An untrained (seeded) mfcc detector, input (40, 63), saved as .keras with a card."""
-    pytest.importorskip("idsd.features")
-    pytest.importorskip("idsd.train")
     import keras
 
     from idsd.model import build_model

@@ -18,11 +18,11 @@ import uuid
 
 import nbformat
 import pytest
+import websocket
 
 from idsd.paths import NOTEBOOKS, ROOT
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-websocket = pytest.importorskip("websocket")
 
 
 def _free_port() -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 
+import keras  # noqa: E402
 import numpy as np
 import pytest
-
-keras = pytest.importorskip("keras")
+from conftest import requires
 
 from idsd.model import (  # noqa: E402
     PAPER_INPUT_SHAPES,
@@ -100,7 +100,7 @@ def _ours_in_keras_tcn_order(model, k):
     return out
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tcn") is None, reason="keras-tcn is not installed")
+@requires(importlib.util.find_spec("tcn") is not None, "keras-tcn")
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="keras-tcn needs the TensorFlow backend")
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_matches_keras_tcn_layer_by_layer(pooling):

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import requires
 
 from idsd.cli import main
 from idsd.perturb import (
@@ -57,7 +58,7 @@ def test_numpy_modifications_follow_sox_semantics():
         modify(y, "autotune", r)
 
 
-@pytest.mark.skipif(not HAVE_TOOLS, reason="sox / ffmpeg not installed")
+@requires(HAVE_TOOLS, "sox / ffmpeg")
 @pytest.mark.parametrize("mod", [m for m in MODIFICATIONS if m not in ("volume", "noise", "bitrate", "street", "birds")])
 def test_tool_modifications(mod, tmp_path):
     y = clip(1)
@@ -72,7 +73,7 @@ def test_tool_modifications(mod, tmp_path):
         assert np.corrcoef(z, y)[0, 1] > 0.5  # a codec round trip, not noise
 
 
-@pytest.mark.skipif(not HAVE_TOOLS, reason="sox / ffmpeg not installed")
+@requires(HAVE_TOOLS, "sox / ffmpeg")
 def test_modify_split_layout_manifest_and_bad_input(tmp_path, write_clip, capsys):
     split = tmp_path / "mini" / "validation"
     for i in range(2):

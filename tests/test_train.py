@@ -10,11 +10,10 @@ import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
+import keras  # noqa: E402
 import numpy as np
 import pandas as pd
 import pytest
-
-keras = pytest.importorskip("keras")
 
 from idsd.train import (  # noqa: E402
     BATCH_SIZES,
