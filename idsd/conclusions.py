@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from idsd.evidence import ALPHA, BASELINES, format_cell, system_order
@@ -218,17 +217,5 @@ def hardware(hw: pd.DataFrame) -> str:
     return _bullets(lines)
 
 
-def as_markdown(title: str, body: str) -> str:
-    """A "What this shows" section."""
-    return f"### {title}\n\n{body}\n"
-
-
-def fraction_inverted(cells: pd.DataFrame) -> float:
-    """Share of cells with EER above 0.5 (for quick checks)."""
-    v = cells["eer"].to_numpy(dtype=float)
-    v = v[np.isfinite(v)]
-    return float((v > INVERTED).mean()) if v.size else math.nan
-
-
-__all__ = ["ALPHA", "INVERTED", "as_markdown", "cross_dataset", "fraction_inverted", "hardware", "in_domain",
+__all__ = ["ALPHA", "INVERTED", "cross_dataset", "hardware", "in_domain",
            "learning_curve", "robustness", "seeds", "training"]

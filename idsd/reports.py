@@ -530,12 +530,10 @@ def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str |
     tables = {"robustness_eer": t}
     if len(t) and train_corpus:
         c = evidence.robustness_cells(primary, train_corpus, nb)
-        conds = ["clean", *sorted(x for x in c["condition"].unique() if x != "clean")]
         cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus}; clean = unmodified "
                "eval split; EER above 0.5 = scores inverted by the modification). It is unknown whether the paper "
                "reports this study. " + ci_caption(nb))
-        files += write_cells(c, evidence.wide(c, "feature", "condition", column_order=conds), "robustness_eer",
-                             outputs, cap).values()
+        files += write_cells(c, evidence_wide_robustness(c), "robustness_eer", outputs, cap).values()
         tables["robustness_eer_cells"] = c
         fig = plots.eer_heatmap(t, f"Robustness: EER with 95 % intervals per modification (ours, trained on "
                                 f"{train_corpus})", intervals=evidence.interval_strings(c, "feature", "condition"))
