@@ -87,6 +87,15 @@ def _eer(target: np.ndarray, score: np.ndarray) -> float:
     return float((fpr[i] + fnr[i]) / 2)
 
 
+def trivial_classifier():
+    """The audit's classifier: standardised features, class-balanced logistic regression (unfitted)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
+
+
 def shortcut_audit(features: pd.DataFrame, feature_set: str = "scalar", train_split: str = "train",
                    test_split: str = "eval") -> dict:
     """Fit the trivial baseline on one corpus and score it on its held-out split.
@@ -104,10 +113,7 @@ def shortcut_audit(features: pd.DataFrame, feature_set: str = "scalar", train_sp
         ``dataset, features, n_train, n_test, accuracy, auc, eer`` and ``per_source`` (accuracy
         per source on the test split).
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     cols = list(FEATURE_SETS[feature_set])
     tr, te = features[features.split == train_split], features[features.split == test_split]
@@ -117,8 +123,7 @@ def shortcut_audit(features: pd.DataFrame, feature_set: str = "scalar", train_sp
     if tr.target.nunique() < 2 or te.target.nunique() < 2:
         log.warning("audit %s: train and test need both classes", name)
         return res
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
-    clf.fit(tr[cols].to_numpy(), tr.target.to_numpy())
+    clf = trivial_classifier().fit(tr[cols].to_numpy(), tr.target.to_numpy())
     p_real = clf.predict_proba(te[cols].to_numpy())[:, list(clf.classes_).index(1)]
     pred = (p_real >= 0.5).astype(int)
     correct = pred == te.target.to_numpy()

@@ -246,15 +246,6 @@ class LFCCGMM:
 # --------------------------------------------------------------------------- bands-lr
 
 
-def _trivial_classifier():
-    """The audit's classifier (:func:`idsd.audit.shortcut_audit`): scaler + balanced LR."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
-
-
 def bands_lr(features: pd.DataFrame, splits: Sequence[str] = ("dev", "eval"), feature_set: str = "bands",
              train_split: str = "train") -> pd.DataFrame:
     """The shortcut audit's logistic regression as a scoring baseline (one corpus).
@@ -281,13 +272,13 @@ def bands_lr(features: pd.DataFrame, splits: Sequence[str] = ("dev", "eval"), fe
     ValueError
         When the training split lacks a class.
     """
-    from idsd.audit import BANDS, FEATURE_SETS, SCALAR
+    from idsd.audit import BANDS, FEATURE_SETS, SCALAR, trivial_classifier
 
     cols = list(FEATURE_SETS[feature_set])
     tr = features[features["split"] == train_split]
     if tr["target"].nunique() < 2:
         raise ValueError(f"bands-lr: the {train_split} split needs both classes")
-    clf = _trivial_classifier().fit(tr[cols].to_numpy(), tr["target"].to_numpy().astype(int))
+    clf = trivial_classifier().fit(tr[cols].to_numpy(), tr["target"].to_numpy().astype(int))
     te = features[features["split"].isin(list(splits))]
     p_real = (clf.predict_proba(te[cols].to_numpy())[:, list(clf.classes_).index(1)] if len(te)
               else np.zeros(0))
