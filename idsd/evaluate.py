@@ -367,20 +367,27 @@ def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.Da
     done = []
     groups = list(models.groupby(["feature", "mode"], sort=True))
     for (feature, mode), group in tqdm(groups, desc="scoring", unit="feature"):
+        paths = {(r.run, r.train_corpus, ev): score_path(out, r.train_corpus, ev, mode, r.run)
+                 for r in group.itertuples() for ev in eval_sets}
+        todo = {k: p for k, p in paths.items() if overwrite or not p.is_file()}
+        done += [{"train_corpus": tc, "eval_corpus": ev, "mode": mode, "run": run, "path": str(p), "n": None,
+                  "written": False} for (run, tc, ev), p in paths.items() if (run, tc, ev) not in todo]
+        if not todo:
+            continue
+        # features of every evaluation set once per representation (memory maps), then each model is
+        # loaded once and scores all of them (loading and tracing a model costs seconds)
+        loaded = {}
         for ev, manifest in eval_sets.items():
-            todo = [(r, score_path(out, r.train_corpus, ev, mode, r.run)) for r in group.itertuples()]
-            todo = [(r, p) for r, p in todo if overwrite or not p.is_file()]
-            if not todo:
-                done += [{"train_corpus": r.train_corpus, "eval_corpus": ev, "mode": mode, "run": r.run,
-                          "path": str(score_path(out, r.train_corpus, ev, mode, r.run)), "n": None,
-                          "written": False} for r in group.itertuples()]
-                continue
             if len(manifest) == 0:
                 log.warning("evaluation set %s is empty; skipped", ev)
-                continue
-            X, rows = loader(manifest, feature, mode)
-            rows = rows.reset_index(drop=True)
-            for r, path in todo:
+            elif any(k[2] == ev for k in todo):
+                X, rows = loader(manifest, feature, mode)
+                loaded[ev] = (X, rows.reset_index(drop=True))
+        for r in group.itertuples():
+            for ev, (X, rows) in loaded.items():
+                path = todo.get((r.run, r.train_corpus, ev))
+                if path is None:
+                    continue
                 keep = np.ones(len(rows), bool)
                 if ev != r.train_corpus and "split" in rows and ev != MODIFIED:
                     keep = rows["split"].to_numpy() == "eval"  # other corpora: eval split only
@@ -393,7 +400,7 @@ def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.Da
                 write_scores(score_frame(rows.iloc[idx], s), path)
                 done.append({"train_corpus": r.train_corpus, "eval_corpus": ev, "mode": mode,
                              "run": r.run, "path": str(path), "n": int(idx.size), "written": True})
-            del X
+        del loaded
     return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "mode", "run", "path", "n", "written"])
 
 

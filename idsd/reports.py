@@ -369,6 +369,14 @@ def _study_corpus_note(study) -> str:
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
 
 
+def shared_evidence(outputs: Outputs, name: str, inputs: pd.DataFrame, params: Mapping, compute):
+    """An evidence table (intervals, paired tests) computed once per set of score rows and shared by
+    the notebooks through ``<outputs>/cache/evidence/`` (:func:`idsd.memo.cached`)."""
+    from idsd import memo
+
+    return memo.cached(Path(outputs.cache) / "evidence", name, inputs, params, compute)
+
+
 def in_domain_ci_beside_paper(cells: pd.DataFrame, mapping: Mapping[str, str], digits: int = 3
                               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Result 1 with intervals, every system a row, each corpus's column followed by the paper's.
@@ -439,7 +447,8 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
     corpora = [c for c in study.train_corpora if (scores["train_corpus"] == c).any()]
     primary = evidence.primary_seed(scores)
     t1 = evaluate.in_domain_table(primary, corpora)
-    cells = evidence.in_domain_cells(primary, corpora, nb)
+    cells = shared_evidence(outputs, "in_domain_cells", primary, {"corpora": corpora, "n_boot": nb},
+                            lambda: evidence.in_domain_cells(primary, corpora, nb))
     numeric, shown = in_domain_ci_beside_paper(cells, corpus_map(study))
     cap = ("In-domain EER per system (the seven representations of the detector, then the baselines "
            "LFCC-GMM and the shortcut audit's logistic regression) and training corpus; Total = EER of "
@@ -458,7 +467,9 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
     # paired tests: 5x the interval resamples (Holm needs small attainable p-values, see N_BOOT_TESTS)
     ind = ind[ind["train_corpus"].isin(corpora)]
     pooled = ind.assign(train_corpus="Total")  # the Total column: every corpus's trials at once
-    tests = evidence.paired_tests(pd.concat([ind, pooled], ignore_index=True), by=("train_corpus",), n_boot=5 * nb)
+    both = pd.concat([ind, pooled], ignore_index=True)
+    tests = shared_evidence(outputs, "in_domain_paired_tests", both, {"n_boot": 5 * nb},
+                            lambda: evidence.paired_tests(both, by=("train_corpus",), n_boot=5 * nb))
     files += write_table(tests, "in_domain_paired_tests", outputs,
                          "Paired bootstrap test of the EER difference of every pair of systems on the same "
                          "in-domain eval trials (diff = a - b; p Holm-corrected within each corpus)",
@@ -485,7 +496,7 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
     nb = n_boot or evidence.N_BOOT
     primary = evidence.primary_seed(scores)
     x = evaluate.cross_dataset_tables(primary)
-    c = evidence.cross_cells(primary, nb)
+    c = shared_evidence(outputs, "cross_cells", primary, {"n_boot": nb}, lambda: evidence.cross_cells(primary, nb))
     files: list[Path] = []
     captions = {
         "pairs": "Cross-dataset EER of every (training corpus, other evaluation corpus) pair",
@@ -529,7 +540,8 @@ def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str |
     files: list[Path] = []
     tables = {"robustness_eer": t}
     if len(t) and train_corpus:
-        c = evidence.robustness_cells(primary, train_corpus, nb)
+        c = shared_evidence(outputs, "robustness_cells", primary, {"train_corpus": train_corpus, "n_boot": nb},
+                            lambda: evidence.robustness_cells(primary, train_corpus, nb))
         cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus}; clean = unmodified "
                "eval split; EER above 0.5 = scores inverted by the modification). It is unknown whether the paper "
                "reports this study. " + ci_caption(nb))
@@ -562,12 +574,14 @@ def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, 
     stands = f" ({corpus} stands for {P.paper_label(paper_name)})" if paper_name else ""
     tables = {"learning_curve_eer": wide_t, "learning_curve_vs_paper": beside}
     if lc_scores is not None and len(lc_scores):
-        c = evidence.learning_curve_cells(lc_scores, nb)
+        c = shared_evidence(outputs, "learning_curve_cells", lc_scores, {"n_boot": nb},
+                            lambda: evidence.learning_curve_cells(lc_scores, nb))
         shown = evidence.wide(c, "subset", "feature")
         shown.insert(0, "n_train", c.groupby("subset")["n_train"].first().reindex(shown.index))
         files = list(write_cells(c, shown, "learning_curve_eer", outputs,
                                  f"EER vs training-set size on {corpus} (ours){stands}. " + ci_caption(nb)).values())
-        change = evidence.learning_curve_change(lc_scores, nb)
+        change = shared_evidence(outputs, "learning_curve_change", lc_scores, {"n_boot": nb},
+                                 lambda: evidence.learning_curve_change(lc_scores, nb))
         files += write_table(change, "learning_curve_change", outputs,
                              "Largest minus smallest training subset, paired bootstrap on the same eval trials "
                              "(p Holm-corrected over representations)", index=False).values()

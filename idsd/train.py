@@ -12,14 +12,15 @@ Profiles (:data:`PROFILES`):
 ``paper``
     the protocol above (500 epochs).
 ``cpu``
-    the same protocol with two caps: :data:`CPU_EPOCHS` epochs and batch :data:`CPU_BATCH_SIZE`
-    (arrays; images keep 32). The embedded ``default`` training corpora have ~600-700 fragments,
-    about 400x fewer than the paper's, so batch 128 would give 5 optimizer steps per epoch; batch
-    32 gives 19, which learns more in fewer epochs for the same compute (measured on ``mini-for``:
-    mfcc dev accuracy 0.88 after 6 epochs at batch 32 vs 0.82 after 10 at batch 128, in 21 s vs
-    34 s). Sized so that notebooks 03 and 06 together fit the 45-minute default study on a
-    2-core CPU with TensorFlow (``docs/benchmarks.md``, "Training" and "The full study"). It is a
-    compute compromise, not a converged model.
+    the paper's protocol at batch :data:`CPU_BATCH_SIZE` for arrays (images keep 32), trained to
+    convergence on a 2-core CPU: the embedded ``default`` training splits have ~400-500 clips,
+    60-500x fewer than the paper's, so batch 128 would give 4 optimizer steps per epoch; batch
+    32 gives 14. Besides the paper's training-loss rule, a dev plateau rule stops a run when the
+    dev ROC AUC (:data:`DEV_MONITOR`) has not improved for :data:`CPU_DEV_PATIENCE` epochs,
+    watched from epoch :data:`CPU_MIN_EPOCHS` on, and keeps the best dev-AUC weights;
+    :data:`CPU_EPOCHS` is a safety cap the rules should reach first. Training runs in
+    ``mixed_bfloat16`` (measured 1.4-2.9x faster on this AVX512-BF16 CPU, same EERs within noise;
+    ``docs/benchmarks.md``).
 ``quick``
     2 epochs, for smoke runs and CI.
 
@@ -59,23 +60,35 @@ CPU_BATCH_SIZE = 32
 """Batch size of the ``cpu`` profile for array inputs (more optimizer steps on small corpora)."""
 
 CPU_DEV_PATIENCE = 6
-"""The ``cpu`` profile's plateau rule: stop when the dev loss has not improved for this many epochs
-and restore the weights of the best dev-loss epoch."""
+"""The ``cpu`` profile's dev plateau rule: stop when the dev AUC has not improved for this many epochs
+and restore the weights of the best dev-AUC epoch."""
+
+CPU_MIN_EPOCHS = 10
+"""The ``cpu`` profile's dev rule watches the dev AUC from this epoch on (1-based), so that it never
+keeps the barely trained weights of the first epochs."""
+
+DEV_MONITOR = "val_auc"
+"""What the dev plateau rule watches: the dev split's ROC AUC (``keras.metrics.AUC``), maximised.
+A ranking measure like the EER the study reports; the dev loss, which the first version of the rule
+watched, rises from the first epochs on small corpora when the model grows over-confident while its
+ranking still improves (mel and STFT then kept epoch 1-7 weights and stayed near chance)."""
 
 PROFILES: dict[str, dict] = {
     "paper": {"epochs": 500, "dev_patience": None},
-    "cpu": {"epochs": CPU_EPOCHS, "batch_size": CPU_BATCH_SIZE, "dev_patience": CPU_DEV_PATIENCE, "bf16": True},
+    "cpu": {"epochs": CPU_EPOCHS, "batch_size": CPU_BATCH_SIZE, "dev_patience": CPU_DEV_PATIENCE,
+            "min_epochs": CPU_MIN_EPOCHS, "bf16": True},
     "quick": {"epochs": 2, "dev_patience": None},
 }
 """Profile name -> defaults that differ between profiles (everything else is the paper protocol).
 A profile's ``batch_size`` replaces the upstream array batch (128); image batches stay 32;
-``dev_patience`` adds the dev-loss plateau rule (None: the paper's rules only); ``bf16`` is the
+``dev_patience`` adds the dev-AUC plateau rule (None: the paper's rules only) watched from epoch
+``min_epochs`` on; ``bf16`` is the
 default precision (``cpu``: ``mixed_bfloat16``, measured 1.4-2.9x faster on the AVX512-BF16 CPU
 with the same EERs within noise, docs/benchmarks.md; the ``paper`` profile trains in float32)."""
 
 STOP_REASONS = {
     "train_loss": "training loss plateau (paper rule: EarlyStopping(loss, patience 5))",
-    "dev_loss": "dev loss plateau (best dev-loss weights restored)",
+    "dev_auc": "dev AUC plateau (best dev-AUC weights restored)",
     "cap": "epoch cap reached",
 }
 """Why a run stopped (``record["stop_reason"]``) -> the sentence the tables show."""
@@ -113,9 +126,12 @@ class TrainConfig:
     early_stopping_patience, reduce_lr_factor, reduce_lr_patience
         The paper's callbacks.
     dev_patience : int or None or "profile"
-        The dev-loss plateau rule: stop when the dev loss has not improved for this many epochs and
-        restore the best dev-loss weights; None = off (the paper protocol); ``"profile"`` = the
-        profile's (``cpu``: :data:`CPU_DEV_PATIENCE`, others off).
+        The dev plateau rule: stop when the dev AUC (:data:`DEV_MONITOR`) has not improved for this
+        many epochs and restore the best dev-AUC weights; None = off (the paper protocol);
+        ``"profile"`` = the profile's (``cpu``: :data:`CPU_DEV_PATIENCE`, others off).
+    min_epochs : int or "profile"
+        First epoch (1-based) the dev rule watches; ``"profile"`` = the profile's (``cpu``:
+        :data:`CPU_MIN_EPOCHS`, others 1). The paper's training-loss rule is not delayed.
     seed : int
         Seeds Python, NumPy, the backend and the batch shuffling.
     deterministic : bool
@@ -144,6 +160,7 @@ class TrainConfig:
     reduce_lr_factor: float = 0.8
     reduce_lr_patience: int = 5
     dev_patience: int | None | str = "profile"
+    min_epochs: int | str = "profile"
     seed: int = 0
     deterministic: bool = False
     bf16: bool | None = None
@@ -170,6 +187,13 @@ class TrainConfig:
         if self.dev_patience == "profile":
             return PROFILES[self.profile].get("dev_patience")
         return None if self.dev_patience is None else int(self.dev_patience)
+
+    @property
+    def resolved_min_epochs(self) -> int:
+        """First epoch (1-based) the dev plateau rule watches."""
+        if self.min_epochs == "profile":
+            return int(PROFILES[self.profile].get("min_epochs", 1))
+        return max(1, int(self.min_epochs))
 
     @property
     def max_epochs(self) -> int:
@@ -205,10 +229,11 @@ def default_jit_compile() -> bool | str:
 
 
 def compile_model(model, learning_rate: float = 1e-3, jit_compile: bool | str | None = None):
-    """Compile ``model`` with the paper's optimizer and loss (Adam, BCE, accuracy); returns it."""
+    """Compile ``model`` with the paper's optimizer and loss (Adam, BCE; metrics accuracy and the ROC
+    AUC that the dev plateau rule watches); returns it."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.BinaryCrossentropy(from_logits=False),
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
                   jit_compile=default_jit_compile() if jit_compile is None else jit_compile)
     return model
 
@@ -586,8 +611,9 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     ]
     dev_stop = None
     if config.resolved_dev_patience and dev_ds is not None:
-        dev_stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.resolved_dev_patience,
-                                                 restore_best_weights=True)
+        dev_stop = keras.callbacks.EarlyStopping(monitor=DEV_MONITOR, mode="max",
+                                                 patience=config.resolved_dev_patience, restore_best_weights=True,
+                                                 start_from_epoch=config.resolved_min_epochs - 1)
         callbacks.insert(1, dev_stop)
     env = environment_info()
     log.info("training %s: %d train (%d real, %d fake), %s dev, input %s, batch %d, <= %d epochs, %s on %s",
@@ -617,7 +643,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
                             "(check the features' scale, or lower the learning rate)")
 
     epochs_run = len(history)
-    stop_reason, best_epoch = stopping_outcome(history, epochs_run, config.max_epochs, train_stop, dev_stop)
+    stop_reason, best_epoch = stopping_outcome(epochs_run, config.max_epochs, train_stop, dev_stop)
     steady = monitor.epoch_train_s[1:] or monitor.epoch_train_s
     record = {
         "name": name,
@@ -634,6 +660,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
         "stop_reason": stop_reason,
         "best_epoch": best_epoch,
         "dev_patience": config.resolved_dev_patience,
+        "min_epochs": config.resolved_min_epochs if config.resolved_dev_patience else None,
         "n_train": int(len(Xtr)),
         "n_train_real": int(counts[1]),
         "n_train_fake": int(counts[0]),
@@ -649,6 +676,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
         "peak_rss_mb": round(max(monitor.peak_rss, _rss_mb()), 1),
         "process_peak_rss_mb": round(_peak_rss_mb(), 1),
         "final": {k: float(v[-1]) for k, v in hist.history.items()},
+        "kept": {k: float(v[best_epoch - 1]) for k, v in hist.history.items()},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(extra_record or {}),
     }
@@ -663,31 +691,32 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     return record
 
 
-def stopping_outcome(history: pd.DataFrame, epochs_run: int, max_epochs: int, train_stop, dev_stop
-                     ) -> tuple[str, int]:
+def stopping_outcome(epochs_run: int, max_epochs: int, train_stop, dev_stop) -> tuple[str, int]:
     """Why a run stopped and which epoch's weights it kept.
 
     Parameters
     ----------
-    history : DataFrame
-        Per-epoch logs (``loss``, optionally ``val_loss``).
     epochs_run, max_epochs : int
     train_stop, dev_stop : keras.callbacks.EarlyStopping or None
-        The paper's training-loss rule and the dev-loss plateau rule (None when off).
+        The paper's training-loss rule and the dev-AUC plateau rule (None when off), after ``fit``.
 
     Returns
     -------
     reason : str
-        A key of :data:`STOP_REASONS` (``train_loss``, ``dev_loss`` or ``cap``).
+        A key of :data:`STOP_REASONS` (``train_loss``, ``dev_auc`` or ``cap``).
     kept_epoch : int
-        1-based epoch whose weights the saved model holds (the best dev-loss epoch when the dev rule
-        fired and restored them, else the last epoch).
+        1-based epoch whose weights the saved model holds: the best dev-AUC epoch (the first of
+        ties, from the rule's first watched epoch on) whenever the dev rule watched an epoch
+        (Keras' ``restore_best_weights`` restores them at the end of training, whatever stopped
+        it), else the last epoch.
     """
-    if dev_stop is not None and dev_stop.stopped_epoch > 0 and "val_loss" in history:
-        return "dev_loss", int(np.nanargmin(history["val_loss"].to_numpy()) + 1)
+    kept = (int(dev_stop.best_epoch) + 1 if dev_stop is not None and dev_stop.best_weights is not None
+            else int(epochs_run))
+    if dev_stop is not None and dev_stop.stopped_epoch > 0:
+        return "dev_auc", kept
     if train_stop.stopped_epoch > 0:
-        return "train_loss", int(epochs_run)
-    return ("cap" if epochs_run >= max_epochs else "train_loss"), int(epochs_run)
+        return "train_loss", kept
+    return ("cap" if epochs_run >= max_epochs else "train_loss"), kept
 
 
 # ------------------------------------------------------------------------------------ inference
@@ -757,10 +786,11 @@ def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ grid
 RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "seed", "epochs", "max_epochs", "stop_reason",
-               "best_epoch", "n_train", "n_dev",
+               "best_epoch", "kept_val_auc", "n_train", "n_dev",
                "loss", "accuracy", "val_loss", "val_accuracy", "wall_s", "samples_per_s",
                "train_samples_per_s", "peak_rss_mb", "backend", "device", "model_path")
-"""Columns of :func:`runs_table`."""
+"""Columns of :func:`runs_table`: ``kept_val_auc`` is the dev AUC of the epoch whose weights were kept,
+``loss`` ... ``val_accuracy`` are the last epoch's."""
 
 
 def model_path(outputs, train_corpus: str, mode: str, name: str) -> Path:
@@ -925,6 +955,7 @@ def runs_table(records) -> pd.DataFrame:
                      "name": r.get("name"), "seed": (r.get("config") or {}).get("seed"),
                      "epochs": r.get("epochs"), "max_epochs": r.get("max_epochs"),
                      "stop_reason": r.get("stop_reason"), "best_epoch": r.get("best_epoch"),
+                     "kept_val_auc": (r.get("kept") or {}).get("val_auc"),
                      "n_train": r.get("n_train"), "n_dev": r.get("n_dev"), "loss": fin.get("loss"),
                      "accuracy": fin.get("accuracy"), "val_loss": fin.get("val_loss"),
                      "val_accuracy": fin.get("val_accuracy"), "wall_s": r.get("wall_s"),

@@ -61,9 +61,9 @@ def test_equal_systems_are_not_ranked_and_the_conclusion_says_so():
 
 def test_training_conclusions_count_the_stopping_rules():
     runs = pd.DataFrame({"train_corpus": ["a", "a", "b"], "name": ["mel_avg_10", "mfcc_avg_10", "mel_avg_10"],
-                         "epochs": [20, 60, 12], "stop_reason": ["dev_loss", "cap", "train_loss"]})
+                         "epochs": [20, 60, 12], "stop_reason": ["dev_auc", "cap", "train_loss"]})
     text = conclusions.training(runs)
-    assert "3 runs" in text and "1 stopped by: dev loss plateau" in text
+    assert "3 runs" in text and "1 stopped by: dev AUC plateau" in text
     assert "Reached the epoch cap" in text and "a/mfcc_avg_10" in text
 
 

@@ -20,6 +20,7 @@ from idsd.train import (  # noqa: E402
     CPU_BATCH_SIZE,
     CPU_DEV_PATIENCE,
     CPU_EPOCHS,
+    CPU_MIN_EPOCHS,
     ArrayBatches,
     TrainConfig,
     TrainingError,
@@ -166,6 +167,8 @@ def test_profiles():
     assert cpu.bf16 and not paper.bf16 and not TrainConfig.from_profile("quick").bf16  # precision per profile
     assert not TrainConfig.from_profile("cpu", bf16=False).bf16
     assert TrainConfig(feature="mel", seed=0).name(seed_suffix=True) == "mel_avg_10"
+    assert cpu.resolved_min_epochs == CPU_MIN_EPOCHS > 1 and paper.resolved_min_epochs == 1
+    assert TrainConfig.from_profile("cpu", min_epochs=3).resolved_min_epochs == 3
 
 
 def _stopping_data(seed):
@@ -175,19 +178,46 @@ def _stopping_data(seed):
     return SimpleNamespace(X=Xtr, y=ytr, config=cfg), SimpleNamespace(X=Xdv, y=ydv, config=cfg)
 
 
+def _dev_auc(model, dev) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(dev.y, predict_scores(model, dev.X)))
+
+
 def test_dev_plateau_rule_stops_and_restores_the_best_epoch():
-    """A dev set whose labels contradict training makes the dev loss rise from the first epochs:
-    the plateau rule must stop the run long before the cap and keep the best dev-loss epoch."""
+    """A dev set whose labels contradict training makes the dev AUC fall as training improves: the
+    plateau rule must stop the run long before the cap and keep the best dev-AUC epoch's weights."""
     train, dev = _stopping_data(3)
-    dev.y = (1 - dev.y).astype(np.int8)  # dev labels flipped: dev loss gets worse as training improves
-    cfg = TrainConfig.from_profile("cpu", epochs=40, dev_patience=2, seed=0, verbose=0)
+    dev.y = (1 - dev.y).astype(np.int8)  # dev labels flipped: dev AUC gets worse as training improves
+    cfg = TrainConfig.from_profile("cpu", epochs=40, dev_patience=2, min_epochs=1, seed=0, verbose=0)
     rec = train_model(train, dev, cfg)
     h = rec["history"]
-    assert rec["stop_reason"] == "dev_loss" and rec["epochs"] < 40
-    assert rec["best_epoch"] == int(h["val_loss"].idxmin()) + 1 and rec["best_epoch"] <= rec["epochs"] - 2
-    kept = predict_scores(rec["model"], dev.X)
-    bce = float(np.mean(-(dev.y * np.log(kept + 1e-7) + (1 - dev.y) * np.log(1 - kept + 1e-7))))
-    assert bce == pytest.approx(float(h["val_loss"].min()), rel=0.05)  # the best epoch's weights were restored
+    assert rec["stop_reason"] == "dev_auc" and rec["epochs"] < 40 and rec["min_epochs"] == 1
+    assert rec["best_epoch"] == int(h["val_auc"].to_numpy().argmax()) + 1 and rec["best_epoch"] <= rec["epochs"] - 2
+    # the saved weights are the best epoch's: their dev AUC is that epoch's (Keras' AUC uses 200 thresholds)
+    assert _dev_auc(rec["model"], dev) == pytest.approx(float(h["val_auc"].max()), abs=0.03)
+    # the kept weights are exactly those of a run stopped at the best epoch (training is deterministic)
+    short = train_model(train, dev, TrainConfig.from_profile("cpu", epochs=rec["best_epoch"], dev_patience=None,
+                                                             seed=0, verbose=0))
+    np.testing.assert_array_equal(predict_scores(rec["model"], dev.X), predict_scores(short["model"], dev.X))
+
+
+def test_dev_rule_waits_for_min_epochs_and_keeps_the_best_weights_at_the_cap():
+    train, dev = _stopping_data(3)
+    dev.y = (1 - dev.y).astype(np.int8)
+    late = train_model(train, dev, TrainConfig.from_profile("cpu", epochs=40, dev_patience=2, min_epochs=6, seed=0,
+                                                            verbose=0))
+    h = late["history"]
+    # the first 5 epochs are not watched: the best epoch is the best from epoch 6 on, not the overall best
+    assert late["stop_reason"] == "dev_auc" and late["epochs"] >= 8 and late["best_epoch"] >= 6
+    assert late["best_epoch"] == 6 + int(h["val_auc"].to_numpy()[5:].argmax())
+    # the run reaches the cap before the rule fires: the best dev-AUC weights are still the ones kept
+    train, dev = _stopping_data(4)
+    capped = train_model(train, dev, TrainConfig.from_profile("cpu", epochs=5, dev_patience=50, min_epochs=1, seed=0,
+                                                              verbose=0))
+    hc = capped["history"]
+    assert capped["stop_reason"] == "cap" and capped["best_epoch"] == int(hc["val_auc"].to_numpy().argmax()) + 1
+    assert _dev_auc(capped["model"], dev) == pytest.approx(float(hc["val_auc"].max()), abs=0.03)
 
 
 def test_paper_rule_and_cap_are_recorded():
