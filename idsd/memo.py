@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from idsd.validate import CSV_ENCODING, CSV_ERRORS, write_csv_atomic
+
 log = logging.getLogger(__name__)
 
 _CODE = ("uncertainty.py", "evidence.py", "metrics.py")
@@ -59,15 +61,10 @@ def key(inputs: pd.DataFrame, params: Mapping) -> str:
     return h.hexdigest()[:16]
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, na_rep="NaN")
-    os.replace(tmp, path)
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
     # only "NaN" is a missing value: empty strings and labels such as "NA" or "none" stay strings
-    return pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
+    return pd.read_csv(path, keep_default_na=False, na_values=["NaN"], encoding=CSV_ENCODING,
+                       encoding_errors=CSV_ERRORS)
 
 
 def cached(cache_dir: str | os.PathLike | None, name: str, inputs: pd.DataFrame, params: Mapping,
@@ -107,7 +104,8 @@ def cached(cache_dir: str | os.PathLike | None, name: str, inputs: pd.DataFrame,
         for p, df in frames.items():
             plain = isinstance(df.index, pd.RangeIndex) and df.index.name is None
             index[p] = [] if plain else [n if n is not None else f"level_{i}" for i, n in enumerate(df.index.names)]
-            _write_csv(df.reset_index(drop=True) if plain else df.reset_index(names=index[p]), folder / f"{p}.csv")
+            write_csv_atomic(df.reset_index(drop=True) if plain else df.reset_index(names=index[p]),
+                             folder / f"{p}.csv", na_rep="NaN")
         tmp = done.with_name("done.json.tmp")
         tmp.write_text(json.dumps({"single": single, "index": index}))
         os.replace(tmp, done)
