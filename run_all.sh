@@ -16,6 +16,9 @@ Options:
   --only LIST      run only these stages, e.g. --only 03 or --only 01,02
   --from NN        start at stage NN (earlier outputs are reused)
   --data ROOT      use real corpora under ROOT instead of the embedded suite (see README)
+  --full-grid      train the paper's whole grid (7 representations x every training corpus, the
+                   learning curve on 7 x 10 subsets) instead of the CPU budget grid of the
+                   embedded study (7 x mini-for, mini-asvspoof; learning curve mfcc x 5)
   --gpu            train on the GPU: KERAS_BACKEND=jax unless KERAS_BACKEND is already set
   --outputs DIR    outputs directory (default outputs, or outputs/quick with --quick)
   --force          re-run stages even if their inputs did not change
@@ -25,13 +28,14 @@ Options:
 USAGE
 }
 
-QUICK=False ONLY="" FROM="" DATA="" OUTDIR="" FORCE=0 LIST=0
+QUICK=False ONLY="" FROM="" DATA="" OUTDIR="" FORCE=0 LIST=0 GRID=default
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=True ;;
     --only) ONLY="${2:?--only needs a list}"; shift ;;
     --from) FROM="${2:?--from needs a stage number}"; shift ;;
     --data) DATA="${2:?--data needs a folder}"; shift ;;
+    --full-grid) GRID=full ;;
     --gpu) export KERAS_BACKEND="${KERAS_BACKEND:-jax}"; export IDSD_DEVICE=gpu ;;
     --outputs) OUTDIR="${2:?--outputs needs a folder}"; shift ;;
     --force) FORCE=1 ;;
@@ -82,7 +86,7 @@ selected() {  # $1 = stage number
 # resumes where it stopped.
 stage_hash() {  # $1 = notebook
   { cat "$1"; find idsd -name '*.py' -print0 | sort -z | xargs -0 cat; cat requirements.txt
-    echo "$QUICK|$DATA|${KERAS_BACKEND:-}|$PREV_HASH"; } | sha256sum | cut -c1-16
+    echo "$QUICK|$DATA|$GRID|${KERAS_BACKEND:-}|$PREV_HASH"; } | sha256sum | cut -c1-16
 }
 
 START=$(date +%s)
@@ -106,6 +110,8 @@ for nb in "${NOTEBOOKS[@]}"; do
   echo "== $name ($(date +%H:%M:%S))"
   args=(-k python3 -p quick "$QUICK" -p outputs_dir "$OUTDIR" --log-output --no-progress-bar)
   [ -n "$DATA" ] && args+=(-p data_root "$DATA")
+  # only the training notebooks have a grid parameter
+  grep -q '"grid: str' "$nb" && args+=(-p grid "$GRID")
   t0=$(date +%s)
   if ! "$PY" -m idsd.stage "$nb" "$OUTDIR/notebooks/$name.ipynb" "$OUTDIR/notebooks/logs/$name.log" \
         "$OUTDIR/notebooks/timings.csv" -- "${args[@]}"; then
@@ -119,6 +125,6 @@ for nb in "${NOTEBOOKS[@]}"; do
 done
 echo "== all stages done in $(( $(date +%s) - START )) s; outputs in $OUTDIR/ (stage timings: $OUTDIR/notebooks/timings.csv)"
 # A complete default run publishes its results into the README (docs/results/ + the results block).
-if [ "$QUICK" = False ] && [ -z "$ONLY$FROM$DATA" ] && [ "$OUTDIR" = outputs ]; then
+if [ "$QUICK" = False ] && [ -z "$ONLY$FROM$DATA" ] && [ "$GRID" = default ] && [ "$OUTDIR" = outputs ]; then
   "$PY" -m idsd.readme "$OUTDIR"
 fi

@@ -404,6 +404,27 @@ def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.Da
     return pd.DataFrame(done, columns=["train_corpus", "eval_corpus", "mode", "run", "path", "n", "written"])
 
 
+def trained_corpora(study, table: pd.DataFrame) -> list[str]:
+    """The study's training corpora that have a trained detector in ``table``, in the study's order.
+
+    Parameters
+    ----------
+    study : idsd.study.Study
+    table : DataFrame
+        Models (:func:`find_models`) or scores (:func:`collect_scores`), with ``train_corpus`` and,
+        for scores, ``mode`` (the baselines' rows, ``mode == "baseline"``, do not count).
+
+    Returns
+    -------
+    list of str
+    """
+    if table.empty:
+        return []
+    rows = table[table["mode"] != BASELINE_MODE] if "mode" in table else table
+    have = set(rows["train_corpus"])
+    return [c for c in study.train_corpora if c in have]
+
+
 def score_baselines(out: Outputs, study, kinds: Sequence[str] = ("lfcc-gmm", "bands-lr"),
                     train_corpora: Iterable[str] | None = None, overwrite: bool = False, seed: int = 0,
                     progress: bool = True) -> pd.DataFrame:

@@ -121,11 +121,16 @@ def make_backgrounds(seconds: float = 30.0, seed: int = 0) -> dict[str, np.ndarr
             "birds": _level(birds, BACKGROUND_LEVEL_DB["birds"]).astype(np.float32)}
 
 
+# -R: sox seeds its dither (applied whenever it writes 16-bit output after an effect) from the clock
+# unless told to repeat; without it the same clip modified twice differs in its last bit.
+SOX = ["sox", "-R"]
+
+
 def _sox_roundtrip(y: np.ndarray, tmp: str, encode: list[str], ext: str) -> np.ndarray:
     src, mid, dst = (os.path.join(tmp, n) for n in ("in.wav", f"mid.{ext}", "out.wav"))
     write_audio(src, y)
-    _run(["sox", src, *encode, mid])
-    _run(["sox", mid, dst])
+    _run([*SOX, src, *encode, mid])
+    _run([*SOX, mid, dst])
     return load_audio(dst)
 
 
@@ -141,7 +146,7 @@ def _ffmpeg_roundtrip(y: np.ndarray, tmp: str, ext: str) -> np.ndarray:
 def _sox_effect(y: np.ndarray, tmp: str, pre: list[str], effect: list[str]) -> np.ndarray:
     src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
     write_audio(src, y)
-    _run(["sox", *pre, src, dst, *effect])
+    _run([*SOX, *pre, src, dst, *effect])
     return load_audio(dst)
 
 
@@ -204,7 +209,7 @@ def modify(y: np.ndarray, mod: str, rng: np.random.Generator, backgrounds: dict[
         elif mod == "downsample":
             src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
             write_audio(src, y)
-            _run(["sox", src, dst, "downsample"])
+            _run([*SOX, src, dst, "downsample"])
             y8, _ = _read_native(dst)
             out = soxr.resample(y8, SR // 2, SR, quality="VHQ")  # upstream: librosa loads it back at 16 kHz
         else:  # reverb

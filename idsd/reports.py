@@ -369,6 +369,17 @@ def _study_corpus_note(study) -> str:
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
 
 
+def grid_note(study, trained: Sequence[str]) -> str:
+    """One sentence saying which training corpora the detector was trained on when it is not every
+    training corpus of the study (the CPU budget grid, :func:`idsd.train.grid_train_corpora`)."""
+    left = [c for c in study.train_corpora if c not in trained]
+    if not left or not trained:
+        return ""
+    return (f"The detector was trained on {', '.join(trained)} only (the CPU budget grid of notebook 03); "
+            f"{', '.join(left)} serve as evaluation corpora (`./run_all.sh --full-grid` trains on every corpus, "
+            "as the paper did).")
+
+
 def shared_evidence(outputs: Outputs, name: str, inputs: pd.DataFrame, params: Mapping, compute):
     """An evidence table (intervals, paired tests) computed once per set of score rows and shared by
     the notebooks through ``<outputs>/cache/evidence/`` (:func:`idsd.memo.cached`)."""
@@ -659,7 +670,10 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
         sections.append(("0. Training runs", "How every run of the grid stopped (run records under "
                          "`outputs/metrics/runs/`).\n\n" + conclusions.training(runs), None))
 
-    main = scores[scores["eval_corpus"] != evaluate.MODIFIED]
+    # the baselines are fitted wherever asked; the tables compare them on the detector's training corpora
+    trained = evaluate.trained_corpora(study, scores)
+    main = scores[(scores["eval_corpus"] != evaluate.MODIFIED) & scores["train_corpus"].isin(trained)]
+    note = " ".join(n for n in (note, grid_note(study, trained)) if n)
     if len(main):
         t, f = write_in_domain(main, study, outputs, n_boot)
         tables.update(t)

@@ -86,6 +86,84 @@ A profile's ``batch_size`` replaces the upstream array batch (128); image batche
 default precision (``cpu``: ``mixed_bfloat16``, measured 1.4-2.9x faster on the AVX512-BF16 CPU
 with the same EERs within noise, docs/benchmarks.md; the ``paper`` profile trains in float32)."""
 
+CPU_TRAIN_CORPORA = ("mini-for", "mini-asvspoof")
+"""Training corpora of the default embedded study under the ``cpu`` profile (``grid="default"``).
+
+Trained to a stopping rule, the seven representations on all four embedded corpora take about
+57 minutes of training alone on the 2-core CPU (docs/benchmarks.md), more than the study's 60-minute
+budget for all notebooks. The default therefore trains every representation on mini-for (the FoR
+stand-in, the paper's main corpus, which also carries the modified-speech set and the learning
+curve) and on mini-asvspoof (the field's benchmark family); mini-wavefake and mini-rerec stay
+evaluation corpora of every model. ``grid="full"`` trains the paper's whole grid."""
+
+GRIDS = ("default", "full")
+"""Training grids of notebooks 03 and 06: ``default`` (the CPU budget) or ``full`` (the paper's)."""
+
+
+def grid_train_corpora(study, profile: str, grid: str = "default") -> list[str]:
+    """The training corpora of a grid.
+
+    Parameters
+    ----------
+    study : idsd.study.Study
+    profile : str
+        Training profile (:data:`PROFILES`).
+    grid : {"default", "full"}
+        ``full``: every training corpus of the study. ``default``: the same, except for the
+        embedded study under the ``cpu`` profile, which trains on :data:`CPU_TRAIN_CORPORA` only
+        (real corpora and the other profiles always get every training corpus).
+
+    Returns
+    -------
+    list of str
+        Training corpora, in the study's order.
+    """
+    corpora = list(study.train_corpora)
+    if not _embedded_cpu_default(study, profile, grid):
+        return corpora
+    chosen = [c for c in corpora if c in CPU_TRAIN_CORPORA]
+    return chosen or corpora
+
+
+LC_SUBSETS = 10
+"""Subsets of the paper's learning curve (ten cumulative tenths of the training split)."""
+
+CPU_LC_FEATURES = ("mfcc",)
+CPU_LC_SUBSETS = 5
+"""The default learning curve of the embedded study under the ``cpu`` profile: mfcc (the paper's
+best representation and among the cheapest to train) on 5 cumulative fifths, a budget choice
+(ten subsets of two representations trained to a plateau take ~9 minutes here)."""
+
+
+def _embedded_cpu_default(study, profile: str, grid: str) -> bool:
+    if grid not in GRIDS:
+        raise TrainingError(f"unknown grid {grid!r}; choose from {GRIDS}")
+    return grid == "default" and profile == "cpu" and study.source == "embedded"
+
+
+def learning_curve_grid(study, profile: str, grid: str = "default") -> tuple[list[str], int]:
+    """Representations and number of subsets of the learning curve (notebook 06).
+
+    Parameters
+    ----------
+    study : idsd.study.Study
+    profile : str
+    grid : {"default", "full"}
+        ``default`` with the embedded study and the ``cpu`` profile: :data:`CPU_LC_FEATURES` on
+        :data:`CPU_LC_SUBSETS` subsets; otherwise the paper's seven representations on
+        :data:`LC_SUBSETS` subsets.
+
+    Returns
+    -------
+    (features, n_subsets)
+    """
+    from idsd.features import FEATURES
+
+    if _embedded_cpu_default(study, profile, grid):
+        return list(CPU_LC_FEATURES), CPU_LC_SUBSETS
+    return list(FEATURES), LC_SUBSETS
+
+
 STOP_REASONS = {
     "train_loss": "training loss plateau (paper rule: EarlyStopping(loss, patience 5))",
     "dev_auc": "dev AUC plateau (best dev-AUC weights restored)",

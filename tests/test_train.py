@@ -25,6 +25,8 @@ from idsd.train import (  # noqa: E402
     TrainConfig,
     TrainingError,
     balanced_class_weights,
+    grid_train_corpora,
+    learning_curve_grid,
     load_model,
     predict_scores,
     read_record,
@@ -385,3 +387,35 @@ def test_pooled_model_trains_like_a_fresh_one(tmp_path):
     other = TrainConfig.from_profile("quick", epochs=1, seed=4, feature="toy", verbose=0)
     train_model(data, None, other, pool=pool)  # another seed: another model
     assert len(pool) == 2
+
+
+def _study(source):
+    from idsd.study import CorpusEntry, Study
+
+    names = ["mini-asvspoof", "mini-for", "mini-rerec", "mini-wavefake"]
+    return Study(source, [CorpusEntry(n, f"manifests/{n}.csv") for n in names]
+                 + [CorpusEntry("extra-eval", "manifests/extra-eval.csv", train=False)])
+
+
+def test_budget_grid_only_for_the_embedded_study_on_the_cpu_profile():
+    from idsd import evaluate, reports
+
+    embedded, real = _study("embedded"), _study("real")
+    every = ["mini-asvspoof", "mini-for", "mini-rerec", "mini-wavefake"]
+    assert grid_train_corpora(embedded, "cpu") == ["mini-asvspoof", "mini-for"]
+    assert grid_train_corpora(embedded, "cpu", "full") == every
+    assert grid_train_corpora(embedded, "paper") == every
+    assert grid_train_corpora(real, "cpu") == every
+    assert learning_curve_grid(embedded, "cpu") == (["mfcc"], 5)
+    feats, n = learning_curve_grid(embedded, "cpu", "full")
+    assert len(feats) == 7 and n == 10 and learning_curve_grid(real, "cpu") == (feats, n)
+    with pytest.raises(TrainingError, match="unknown grid"):
+        grid_train_corpora(embedded, "cpu", "huge")
+    # the tables compare the baselines on the detector's training corpora, and say which were left out
+    scores = pd.DataFrame({"train_corpus": ["mini-for", "mini-rerec", "mini-asvspoof"],
+                           "mode": ["array", "baseline", "array"]})
+    trained = evaluate.trained_corpora(embedded, scores)
+    assert trained == ["mini-asvspoof", "mini-for"] and evaluate.trained_corpora(embedded, scores.iloc[:0]) == []
+    note = reports.grid_note(embedded, trained)
+    assert "mini-rerec, mini-wavefake serve as evaluation corpora" in note and "--full-grid" in note
+    assert reports.grid_note(embedded, every) == ""
