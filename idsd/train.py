@@ -89,12 +89,12 @@ with the same EERs within noise, docs/benchmarks.md; the ``paper`` profile train
 CPU_TRAIN_CORPORA = ("mini-for", "mini-asvspoof")
 """Training corpora of the default embedded study under the ``cpu`` profile (``grid="default"``).
 
-Trained to a stopping rule, the seven representations on all four embedded corpora take about
-57 minutes of training alone on the 2-core CPU (docs/benchmarks.md), more than the study's 60-minute
-budget for all notebooks. The default therefore trains every representation on mini-for (the FoR
-stand-in, the paper's main corpus, which also carries the modified-speech set and the learning
-curve) and on mini-asvspoof (the field's benchmark family); mini-wavefake and mini-rerec stay
-evaluation corpora of every model. ``grid="full"`` trains the paper's whole grid."""
+Trained to a stopping rule on the 2-core CPU, this grid's 18 runs (with the extra seeds) took
+22 minutes; the full grid's 34 runs need about 37 (docs/benchmarks.md), which with the other
+stages does not fit the study's 60-minute budget. The default therefore trains every
+representation on mini-for (the FoR stand-in, the paper's main corpus, which also carries the
+modified-speech set) and on mini-asvspoof (the field's benchmark family); mini-wavefake and
+mini-rerec stay evaluation corpora of every model. ``grid="full"`` trains the paper's whole grid."""
 
 GRIDS = ("default", "full")
 """Training grids of notebooks 03 and 06: ``default`` (the CPU budget) or ``full`` (the paper's)."""
@@ -132,7 +132,8 @@ CPU_LC_FEATURES = ("mfcc",)
 CPU_LC_SUBSETS = 5
 """The default learning curve of the embedded study under the ``cpu`` profile: mfcc (the paper's
 best representation and among the cheapest to train) on 5 cumulative fifths, a budget choice
-(ten subsets of two representations trained to a plateau take ~9 minutes here)."""
+(ten subsets of three representations took 13 minutes here under an earlier, shorter stopping
+rule)."""
 
 
 def _embedded_cpu_default(study, profile: str, grid: str) -> bool:
