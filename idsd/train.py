@@ -89,9 +89,9 @@ with the same EERs within noise, docs/benchmarks.md; the ``paper`` profile train
 CPU_TRAIN_CORPORA = ("mini-for", "mini-asvspoof")
 """Training corpora of the default embedded study under the ``cpu`` profile (``grid="default"``).
 
-Trained to a stopping rule on the 2-core CPU, this grid's 18 runs (with the extra seeds) took
-22 minutes; the full grid's 34 runs need about 37 (docs/benchmarks.md), which with the other
-stages does not fit the study's 60-minute budget. The default therefore trains every
+Trained to a stopping rule on the 2-core CPU, the full grid's 34 runs (with the extra seeds) take
+about 1.7 times as long as this grid's 18 (docs/benchmarks.md gives the measured times), which
+with the other stages leaves the study no margin in its 60-minute budget. The default therefore trains every
 representation on mini-for (the FoR stand-in, the paper's main corpus, which also carries the
 modified-speech set) and on mini-asvspoof (the field's benchmark family); mini-wavefake and
 mini-rerec stay evaluation corpora of every model. ``grid="full"`` trains the paper's whole grid."""
@@ -699,8 +699,11 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
              name, len(Xtr), counts[1], counts[0], len(Xdv) if Xdv is not None else 0, tuple(Xtr.shape[1:]),
              batch, config.max_epochs, env["backend"], env["device_name"] if env["device"] != "cpu" else "cpu")
     t0 = time.perf_counter()
+    # shuffle=False: ArrayBatches reshuffles the rows every epoch with its own seeded generator;
+    # Keras' own batch-order shuffle draws from Python's global `random`, whose state after
+    # set_seeds depends on whether the model was just built or reused from a ModelPool.
     hist = model.fit(train_ds, validation_data=dev_ds, epochs=config.max_epochs, callbacks=callbacks,
-                     verbose=config.verbose)
+                     verbose=config.verbose, shuffle=False)
     wall = time.perf_counter() - t0
 
     history = pd.DataFrame(hist.history)

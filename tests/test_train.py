@@ -370,10 +370,11 @@ def test_train_grid_resumes_and_retrains_when_inputs_change(outputs, manifest_fa
 
 
 def test_pooled_model_trains_like_a_fresh_one(tmp_path):
-    """A ModelPool reuse starts from the fresh-build state: same history and weights as a new model."""
+    """A ModelPool reuse starts from the fresh-build state: same history and weights as a new model,
+    with several batches per epoch (whose order must not depend on the process's global RNG)."""
     from idsd.train import ModelPool
 
-    config = TrainConfig.from_profile("quick", epochs=2, seed=3, feature="toy", verbose=0)
+    config = TrainConfig.from_profile("quick", epochs=2, seed=3, feature="toy", verbose=0, batch_size=16)
     data, dev = toy(96, 5), toy(32, 6)
     fresh = train_model(data, dev, config)
     pool = ModelPool()
