@@ -3,7 +3,8 @@
 Every function takes the tables a notebook produced (cells with intervals from
 :mod:`idsd.evidence`, paired tests, run records) and returns Markdown bullet points. A ranking is
 stated only where the paired test supports it (Holm-corrected p < 0.05); otherwise the systems are
-said to be indistinguishable on these trials. An EER above 0.5 is called out as inverted scores.
+said to be indistinguishable on these trials. An EER whose whole interval lies above 0.5 is called
+out as inverted scores; one whose interval contains 0.5 is at chance, not inverted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ import pandas as pd
 from idsd.evidence import ALPHA, BASELINES, format_cell, system_order
 
 INVERTED = 0.5
-"""An EER above this means the detector scores the classes the wrong way round."""
+"""An EER above this means the detector scores the classes the wrong way round (claimed only when
+the whole 95 % interval lies above it)."""
+
+
+def inverted(g: pd.DataFrame) -> list:
+    """Rows of ``g`` (cells with ``eer``, ``lo``, ``hi``) whose whole interval lies above 0.5."""
+    return [s for s in g.index if g.loc[s, "lo"] > INVERTED]
+
+
+def at_chance(g: pd.DataFrame) -> list:
+    """Rows of ``g`` whose interval contains 0.5: indistinguishable from guessing on these trials."""
+    return [s for s in g.index if g.loc[s, "lo"] <= INVERTED <= g.loc[s, "hi"]]
 
 
 def _fmt(row) -> str:
@@ -101,9 +113,9 @@ def in_domain(cells: pd.DataFrame, tests: pd.DataFrame) -> str:
                 verdicts.append(f"does not differ significantly from {b} {_fmt(g.loc[b])}")
         if verdicts:
             text += f"; against the baselines, {best} " + " and ".join(verdicts)
-        inverted = [s for s in g.index if g.loc[s, "eer"] > INVERTED]
-        if inverted:
-            text += f"; EER above 0.5 (inverted scores): {', '.join(inverted)}"
+        inv = inverted(g)
+        if inv:
+            text += f"; inverted scores (EER interval above 0.5): {', '.join(inv)}"
         lines.append(text + ".")
     return _bullets(lines)
 
@@ -126,9 +138,11 @@ def cross_dataset(by_feature: pd.DataFrame, in_domain_cells: pd.DataFrame | None
             lines.append(f"Cross-dataset EER is clearly above the pooled in-domain EER (intervals disjoint) for "
                          f"{', '.join(system_order(worse))}: what these detectors learn on one corpus does not "
                          "transfer.")
-    inv = [s for s in g.index if g.loc[s, "eer"] > INVERTED]
+    inv, chance = inverted(g), at_chance(g)
     if inv:
-        lines.append(f"EER above 0.5 across corpora (inverted scores): {', '.join(system_order(inv))}.")
+        lines.append(f"Inverted scores across corpora (EER interval above 0.5): {', '.join(system_order(inv))}.")
+    if chance:
+        lines.append(f"At chance across corpora (interval contains 0.5): {', '.join(system_order(chance))}.")
     for b in BASELINES:
         if b in g.index:
             beat = [s for s in det.index if det.loc[s, "hi"] < g.loc[b, "lo"]]
@@ -139,7 +153,7 @@ def cross_dataset(by_feature: pd.DataFrame, in_domain_cells: pd.DataFrame | None
 
 def robustness(cells: pd.DataFrame) -> str:
     """Which modifications clearly degrade which representations (interval above the clean one),
-    and where scores invert (EER > 0.5)."""
+    and where scores invert (the EER's whole interval above 0.5)."""
     if cells is None or cells.empty:
         return _bullets([])
     clean = cells[cells["condition"] == "clean"].set_index("feature")
@@ -148,14 +162,14 @@ def robustness(cells: pd.DataFrame) -> str:
     for cond, g in mod.groupby("condition", sort=True):
         g = g.set_index("feature")
         worse = [f for f in g.index if f in clean.index and g.loc[f, "lo"] > clean.loc[f, "hi"]]
-        inv = [f for f in g.index if g.loc[f, "eer"] > INVERTED]
+        inv = inverted(g)
         if not worse and not inv:
             continue
         text = f"**{cond}**: "
         text += (f"clearly worse than clean for {', '.join(system_order(worse))}" if worse
                  else "no representation clearly worse than clean")
         if inv:
-            text += f"; inverted scores (EER > 0.5) for {', '.join(system_order(inv))}"
+            text += f"; inverted scores (EER interval above 0.5) for {', '.join(system_order(inv))}"
         lines.append(text + ".")
     unaffected = sorted(set(mod["condition"]) - {ln.split("**")[1] for ln in lines})
     if unaffected:

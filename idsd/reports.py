@@ -554,7 +554,7 @@ def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str |
         c = shared_evidence(outputs, "robustness_cells", primary, {"train_corpus": train_corpus, "n_boot": nb},
                             lambda: evidence.robustness_cells(primary, train_corpus, nb))
         cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus}; clean = unmodified "
-               "eval split; EER above 0.5 = scores inverted by the modification). It is unknown whether the paper "
+               "eval split; an EER whose interval lies above 0.5 = scores inverted by the modification). It is unknown whether the paper "
                "reports this study. " + ci_caption(nb))
         files += write_cells(c, evidence_wide_robustness(c), "robustness_eer", outputs, cap).values()
         tables["robustness_eer_cells"] = c

@@ -68,9 +68,19 @@ def test_training_conclusions_count_the_stopping_rules():
 
 
 def test_robustness_conclusions_flag_degradation_and_inversion():
-    cells = pd.DataFrame({"feature": ["mel", "mel", "mel"], "condition": ["clean", "mp3", "downsample"],
-                          "eer": [0.05, 0.30, 0.62], "lo": [0.03, 0.25, 0.55], "hi": [0.08, 0.36, 0.69],
-                          "n_bona": 100, "n_spoof": 100, "n_groups": 200})
+    cells = pd.DataFrame({"feature": ["mel"] * 4, "condition": ["clean", "mp3", "downsample", "reverb"],
+                          "eer": [0.05, 0.30, 0.62, 0.52], "lo": [0.03, 0.25, 0.55, 0.45],
+                          "hi": [0.08, 0.36, 0.69, 0.58], "n_bona": 100, "n_spoof": 100, "n_groups": 200})
     text = conclusions.robustness(cells)
     assert "**mp3**: clearly worse than clean for mel" in text
-    assert "inverted scores (EER > 0.5) for mel" in text
+    assert "**downsample**: clearly worse than clean for mel; inverted scores (EER interval above 0.5) for mel" in text
+    # 0.52 with an interval containing 0.5 is chance, not inversion
+    assert "**reverb**: clearly worse than clean for mel." in text
+
+
+def test_cross_dataset_conclusions_tell_inverted_from_chance():
+    cells = pd.DataFrame({"feature": ["mel", "mfcc", "chroma"], "eer": [0.30, 0.502, 0.60],
+                          "lo": [0.25, 0.45, 0.55], "hi": [0.35, 0.53, 0.66]})
+    text = conclusions.cross_dataset(cells)
+    assert "Inverted scores across corpora (EER interval above 0.5): chroma." in text
+    assert "At chance across corpora (interval contains 0.5): mfcc." in text
