@@ -3,7 +3,8 @@
 Two runs of the same commit, preset and seed must build the same corpus (the same audio bytes),
 write the same score files and the same result tables. :func:`compare_runs` checks all three;
 the measurements of time and memory (stage timings, wall seconds, samples/s, peak RSS) differ
-between any two runs and are left out of the comparison (:data:`VOLATILE`).
+between any two runs and are left out of the comparison (:data:`VOLATILE`), and file paths are
+compared relative to each run's outputs directory (two clones live in different folders).
 
 ``idsd compare-runs A B`` prints the summary and exits with 1 when anything deterministic differs.
 """
@@ -45,9 +46,22 @@ def _files(root: Path, sub: str, suffixes: tuple[str, ...]) -> dict[str, Path]:
             if p.is_file() and p.suffix.lower() in suffixes}
 
 
-def _same_table(a: Path, b: Path) -> tuple[bool, str]:
-    da = pd.read_csv(a, keep_default_na=False)
-    db = pd.read_csv(b, keep_default_na=False)
+def _relative(df: pd.DataFrame, root: Path | None) -> pd.DataFrame:
+    """Text columns with the run's own outputs directory replaced by ``<outputs>``: two clones in
+    different folders write the same files under different absolute paths."""
+    if root is None:
+        return df
+    df = df.copy()
+    for prefix in dict.fromkeys((str(root.resolve()), str(root.absolute()))):
+        for c in df.columns:
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
+                df[c] = df[c].astype(str).str.replace(prefix, "<outputs>", regex=False)
+    return df
+
+
+def _same_table(a: Path, b: Path, root_a: Path | None = None, root_b: Path | None = None) -> tuple[bool, str]:
+    da = _relative(pd.read_csv(a, keep_default_na=False), root_a)
+    db = _relative(pd.read_csv(b, keep_default_na=False), root_b)
     if list(da.columns) != list(db.columns):
         return False, f"columns differ: {sorted(set(da.columns) ^ set(db.columns))}"
     if len(da) != len(db):
@@ -95,10 +109,13 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> tuple[pd.DataFra
         return (_digest(x) == _digest(y)), ""
 
     rows = _compare("audio", _files(a, "data", AUDIO_SUFFIXES), _files(b, "data", AUDIO_SUFFIXES), same_bytes)
-    rows += _compare("scores", _files(a, "scores", (".csv",)), _files(b, "scores", (".csv",)), _same_table)
+    def same_table(x, y):
+        return _same_table(x, y, a, b)
+
+    rows += _compare("scores", _files(a, "scores", (".csv",)), _files(b, "scores", (".csv",)), same_table)
     ta = {k: p for k, p in _files(a, "tables", (".csv",)).items() if Path(k).stem not in VOLATILE_TABLES}
     tb = {k: p for k, p in _files(b, "tables", (".csv",)).items() if Path(k).stem not in VOLATILE_TABLES}
-    rows += _compare("tables", ta, tb, _same_table)
+    rows += _compare("tables", ta, tb, same_table)
     details = pd.DataFrame(rows, columns=["kind", "file", "status", "detail"])
     summary = []
     for kind in ("audio", "scores", "tables"):

@@ -56,3 +56,18 @@ def test_a_changed_score_a_changed_clip_and_a_missing_table_are_reported(tmp_pat
     assert main(["compare-runs", str(a), str(b)]) == 1
     assert "NOT reproduced" in capsys.readouterr().out
     assert main(["compare-runs", str(a), str(tmp_path / "missing")]) == 2  # bad input: one line, exit 2
+
+
+def test_paths_are_compared_relative_to_each_run(tmp_path):
+    """Two clones in different folders write the same score files under different absolute paths."""
+    a, b = _run(tmp_path / "clone1" / "outputs"), _run(tmp_path / "clone2" / "outputs")
+    for root in (a, b):
+        s = root / "scores" / "c" / "c" / "array" / "mel_avg_10.csv"
+        pd.read_csv(s).assign(path=[str(root / "data" / "a.wav"), str(root / "data" / "b.wav")]).to_csv(s, index=False)
+    summary, details = compare_runs(a, b)
+    assert reproduced(summary), details
+    s = b / "scores" / "c" / "c" / "array" / "mel_avg_10.csv"
+    pd.read_csv(s).assign(path=[str(b / "data" / "a.wav"), str(b / "data" / "other.wav")]).to_csv(s, index=False)
+    summary, details = compare_runs(a, b)
+    assert not reproduced(summary)
+    assert "column 'path': 1 of 2 values differ" in details.loc[details["kind"] == "scores", "detail"].iloc[0]
