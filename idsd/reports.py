@@ -369,6 +369,61 @@ def _study_corpus_note(study) -> str:
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
 
 
+def protocol_note(records: Sequence[Mapping], mode: str = "array") -> str:
+    """One sentence stating how the detectors of ``mode`` were trained, from their run records, and
+    where that departs from the paper's protocol (batch 128 arrays / 32 images, float32, no dev
+    plateau rule, up to 500 epochs).
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Run records (:func:`idsd.train.load_run_records`).
+    mode : str
+        Input mode of the runs described.
+
+    Returns
+    -------
+    str
+        Empty when there are no records of ``mode``.
+    """
+    from idsd.train import BATCH_SIZES
+
+    recs = [r for r in records if r.get("mode") == mode]
+    if not recs:
+        return ""
+
+    def values(get):
+        return sorted({get(r) for r in recs}, key=str)
+
+    profiles = values(lambda r: (r.get("config") or {}).get("profile"))
+    batches = values(lambda r: r.get("batch_size"))
+    caps = values(lambda r: r.get("max_epochs"))
+    bf16 = values(lambda r: bool((r.get("config") or {}).get("bf16")))
+    dev = values(lambda r: (r.get("dev_patience"), r.get("min_epochs")))
+    parts = [f"batch {'/'.join(map(str, batches))}"
+             + ("" if batches == [BATCH_SIZES.get(mode)] else f" (paper: {BATCH_SIZES.get(mode)})"),
+             "mixed_bfloat16" if bf16 == [True] else ("float32" if bf16 == [False] else "bf16 and float32 runs"),
+             f"at most {'/'.join(map(str, caps))} epochs"]
+    rules = "the paper's EarlyStopping(loss, patience 5)"
+    with_dev = [d for d in dev if d[0]]
+    if with_dev:
+        rules += " and a dev plateau rule (the dev ROC AUC not improving for " + ", ".join(
+            f"{p} epochs from epoch {m}" for p, m in with_dev) + "; the best dev-AUC weights kept)"
+    return (f"Training protocol (run records): profile {', '.join(map(str, profiles))}, "
+            + ", ".join(parts) + f", stopped by {rules}"
+            + ("." if profiles == ["paper"] else f"; the paper trained in float32 at batch {BATCH_SIZES.get(mode)}, "
+               "up to 500 epochs, without a dev rule."))
+
+
+def scores_protocol_note(outputs: Outputs, scores: pd.DataFrame) -> str:
+    """:func:`protocol_note` for the detectors behind ``scores`` (their input mode; baselines aside)."""
+    from idsd import evaluate, train
+
+    modes = sorted(set(scores["mode"]) - {evaluate.BASELINE_MODE}) if "mode" in scores else []
+    records = train.load_run_records(outputs)
+    return " ".join(n for n in (protocol_note(records, m) for m in modes) if n)
+
+
 def grid_note(study, trained: Sequence[str]) -> str:
     """One sentence saying which training corpora the detector was trained on when it is not every
     training corpus of the study (the CPU budget grid, :func:`idsd.train.grid_train_corpora`)."""
@@ -463,7 +518,7 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
     numeric, shown = in_domain_ci_beside_paper(cells, corpus_map(study))
     cap = ("In-domain EER per system (the seven representations of the detector, then the baselines "
            "LFCC-GMM and the shortcut audit's logistic regression) and training corpus; Total = EER of "
-           "the pooled eval scores. " + ci_caption(nb))
+           "the pooled eval scores. " + ci_caption(nb) + " " + scores_protocol_note(outputs, scores)).strip()
     files = list(write_cells(cells, evidence.wide(cells, "feature", "train_corpus",
                                                   column_order=[*corpora, "Total"]),
                              "in_domain_eer", outputs, cap).values())
@@ -509,6 +564,7 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
     x = evaluate.cross_dataset_tables(primary)
     c = shared_evidence(outputs, "cross_cells", primary, {"n_boot": nb}, lambda: evidence.cross_cells(primary, nb))
     files: list[Path] = []
+    protocol = scores_protocol_note(outputs, scores)
     captions = {
         "pairs": "Cross-dataset EER of every (training corpus, other evaluation corpus) pair",
         "by_feature": "Cross-dataset EER pooled over all pairs, per system (upstream compute_eer_complete)",
@@ -527,8 +583,8 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
     tables = {}
     for k, cap in captions.items():
         name = f"cross_dataset_{k}"
-        files += write_cells(c[k], shown[k], name, outputs, cap + ". The paper publishes no cross-dataset numbers. "
-                             + ci_caption(nb), index=k != "pairs").values()
+        files += write_cells(c[k], shown[k], name, outputs, (cap + ". The paper publishes no cross-dataset numbers. "
+                             + ci_caption(nb) + " " + protocol).strip(), index=k != "pairs").values()
         tables[name] = x[k]
         tables[name + "_cells"] = c[k]
         tables[name + "_shown"] = shown[k]
@@ -555,7 +611,7 @@ def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str |
                             lambda: evidence.robustness_cells(primary, train_corpus, nb))
         cap = (f"EER per feature on the modified-speech set (models trained on {train_corpus}; clean = unmodified "
                "eval split; an EER whose interval lies above 0.5 = scores inverted by the modification). It is unknown whether the paper "
-               "reports this study. " + ci_caption(nb))
+               "reports this study. " + ci_caption(nb) + " " + scores_protocol_note(outputs, scores)).strip()
         files += write_cells(c, evidence_wide_robustness(c), "robustness_eer", outputs, cap).values()
         tables["robustness_eer_cells"] = c
         fig = plots.eer_heatmap(t, f"Robustness: EER with 95 % intervals per modification (ours, trained on "
@@ -673,7 +729,8 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
     # the baselines are fitted wherever asked; the tables compare them on the detector's training corpora
     trained = evaluate.trained_corpora(study, scores)
     main = scores[(scores["eval_corpus"] != evaluate.MODIFIED) & scores["train_corpus"].isin(trained)]
-    note = " ".join(n for n in (note, grid_note(study, trained)) if n)
+    protocol = protocol_note(train.load_run_records(outputs), mode)
+    note = " ".join(n for n in (note, grid_note(study, trained), protocol) if n)
     if len(main):
         t, f = write_in_domain(main, study, outputs, n_boot)
         tables.update(t)

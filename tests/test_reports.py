@@ -205,3 +205,18 @@ def test_write_results_end_to_end(outputs):
     assert "lowest detector EER mfcc" in md and "beats lfcc-gmm" in md
     assert list(tables["robustness_eer"].columns) == ["clean", "mp3", "noise"]
     assert "inverted scores" in md  # noise shifts fakes above reals: EER > 0.5 is called out
+
+
+def test_protocol_note_states_every_departure_from_the_paper():
+    from idsd.reports import protocol_note
+
+    cpu = {"mode": "array", "config": {"profile": "cpu", "bf16": True}, "batch_size": 32, "max_epochs": 60,
+           "dev_patience": 6, "min_epochs": 10}
+    text = protocol_note([cpu, dict(cpu, mode="image", batch_size=32)], "array")
+    assert "profile cpu, batch 32 (paper: 128), mixed_bfloat16, at most 60 epochs" in text
+    assert "not improving for 6 epochs from epoch 10" in text and "float32 at batch 128" in text
+    paper = {"mode": "image", "config": {"profile": "paper", "bf16": False}, "batch_size": 32, "max_epochs": 500,
+             "dev_patience": None, "min_epochs": None}
+    text = protocol_note([paper], "image")
+    assert "batch 32, float32, at most 500 epochs" in text and "dev plateau" not in text and "(paper:" not in text
+    assert protocol_note([paper], "array") == ""
