@@ -1,51 +1,78 @@
 #!/usr/bin/env bash
 # Regenerate the whole study: set up the environment if needed, then execute the numbered
-# notebooks in order with papermill. Executed notebooks and logs land in <outputs>/notebooks/.
+# notebooks in order with papermill, each with the study configuration (configs/*.yaml).
+# Everything it writes lands under the outputs directory (executed notebooks and logs in
+# <outputs>/notebooks/); ./run_all.sh --publish copies the results into README.md and docs/results/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
   cat <<'USAGE'
 Usage: ./run_all.sh [options]
+       ./run_all.sh --publish [--outputs DIR]
 
 Runs notebooks/NN_*.ipynb in order with papermill (after setting up .venv if no suitable
-environment is active). Stops at the first failing notebook and names it.
+environment is active), passing every notebook the study configuration (papermill -f FILE).
+Stops at the first failing notebook and names it. Writes only under the outputs directory.
 
 Options:
-  --quick          smoke scale: tiny corpus, few epochs; writes to outputs/quick/
+  --config FILE    study configuration, a flat YAML mapping of notebook parameters
+                   (default configs/default.yaml; see configs/)
+  --quick          smoke scale: --config configs/quick.yaml (tiny corpus, 2 epochs), outputs/quick/
   --only LIST      run only these stages, e.g. --only 03 or --only 01,02
   --from NN        start at stage NN (earlier outputs are reused)
-  --data ROOT      use real corpora under ROOT instead of the embedded suite (see README)
+  --data ROOT      use real corpora under ROOT instead of the embedded suite (notebook 01's
+                   data_root; see README)
   --full-grid      train the paper's whole grid (7 representations x every training corpus, the
                    learning curve on 7 x 10 subsets) instead of the CPU budget grid of the
                    embedded study (7 x mini-for, mini-asvspoof; learning curve mfcc x 5)
+  --profile NAME   training profile of notebooks 03 and 06: paper | cpu | quick
   --gpu            train on the GPU: KERAS_BACKEND=jax unless KERAS_BACKEND is already set
   --outputs DIR    outputs directory (default outputs, or outputs/quick with --quick)
   --force          re-run stages even if their inputs did not change
   --list           list the stages and exit
+  --publish        only publish the results of a finished run (python -m idsd.readme DIR): the
+                   README's results block and docs/results/; runs no notebook
   --tests          run the test suite instead (same as ./run_tests.sh)
   -h, --help       this help
 USAGE
 }
 
-QUICK=False ONLY="" FROM="" DATA="" OUTDIR="" FORCE=0 LIST=0 GRID=default
+CONFIG="" QUICK=0 ONLY="" FROM="" DATA="" OUTDIR="" FORCE=0 LIST=0 GRID="" PROFILE="" PUBLISH=0 RUN_OPTS=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) QUICK=True ;;
-    --only) ONLY="${2:?--only needs a list}"; shift ;;
-    --from) FROM="${2:?--from needs a stage number}"; shift ;;
-    --data) DATA="${2:?--data needs a folder}"; shift ;;
-    --full-grid) GRID=full ;;
-    --gpu) export KERAS_BACKEND="${KERAS_BACKEND:-jax}"; export IDSD_DEVICE=gpu ;;
+    --config) CONFIG="${2:?--config needs a file}"; shift; RUN_OPTS+=" --config" ;;
+    --quick) QUICK=1; RUN_OPTS+=" --quick" ;;
+    --only) ONLY="${2:?--only needs a list}"; shift; RUN_OPTS+=" --only" ;;
+    --from) FROM="${2:?--from needs a stage number}"; shift; RUN_OPTS+=" --from" ;;
+    --data) DATA="${2:?--data needs a folder}"; shift; RUN_OPTS+=" --data" ;;
+    --full-grid) GRID=full; RUN_OPTS+=" --full-grid" ;;
+    --profile) PROFILE="${2:?--profile needs a name}"; shift; RUN_OPTS+=" --profile" ;;
+    --gpu) export KERAS_BACKEND="${KERAS_BACKEND:-jax}"; export IDSD_DEVICE=gpu; RUN_OPTS+=" --gpu" ;;
     --outputs) OUTDIR="${2:?--outputs needs a folder}"; shift ;;
-    --force) FORCE=1 ;;
+    --force) FORCE=1; RUN_OPTS+=" --force" ;;
     --list) LIST=1 ;;
+    --publish) PUBLISH=1 ;;
     --tests) shift; exec ./run_tests.sh "$@" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+
+if [ "$PUBLISH" = 1 ]; then
+  [ -z "$RUN_OPTS" ] || { echo "run_all.sh: --publish takes only --outputs DIR (it runs no notebook; got$RUN_OPTS)" >&2; exit 2; }
+  # shellcheck source=scripts/bootstrap.sh
+  source scripts/bootstrap.sh
+  idsd_python_env
+  exec "$PY" -m idsd.readme "${OUTDIR:-outputs}"
+fi
+
+if [ "$QUICK" = 1 ]; then
+  [ -z "$CONFIG" ] || { echo "run_all.sh: --quick means --config configs/quick.yaml; give one of them" >&2; exit 2; }
+  CONFIG=configs/quick.yaml
+fi
+CONFIG="${CONFIG:-configs/default.yaml}"
 
 # IDSD_NOTEBOOKS points at another notebook folder (the tests use it).
 NB_DIR="${IDSD_NOTEBOOKS:-notebooks}"
@@ -55,15 +82,19 @@ if [ "$LIST" = 1 ]; then
   exit 0
 fi
 [ ${#NOTEBOOKS[@]} -gt 0 ] || { echo "run_all.sh: no $NB_DIR/NN_*.ipynb found" >&2; exit 1; }
+[ -f "$CONFIG" ] || { echo "run_all.sh: configuration $CONFIG not found (see configs/)" >&2; exit 2; }
 
 if [ -z "$OUTDIR" ]; then
-  if [ "$QUICK" = True ]; then OUTDIR=outputs/quick; else OUTDIR=outputs; fi
+  if [ "$QUICK" = 1 ]; then OUTDIR=outputs/quick; else OUTDIR=outputs; fi
 fi
 
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
 idsd_debian_packages
 idsd_python_env
+
+# A key that no notebook declares is a typo: stop before running anything.
+"$PY" -m idsd.stage check-config "$CONFIG" "${NOTEBOOKS[@]}" || exit 2
 
 # The kernel is a subprocess: everything it must see is exported before it starts.
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 MPLBACKEND=Agg IDSD_HEADLESS=1 TQDM_MININTERVAL=10
@@ -81,26 +112,32 @@ selected() {  # $1 = stage number
   return 0
 }
 
-# A stage is skipped when its notebook, the package, the parameters and every earlier stage's
-# result are unchanged since its last successful run (content hashes), so an interrupted run
-# resumes where it stopped.
-stage_hash() {  # $1 = notebook
-  { cat "$1"; find idsd -name '*.py' -print0 | sort -z | xargs -0 cat; cat requirements.txt
-    echo "$QUICK|$DATA|$GRID|${KERAS_BACKEND:-}|$PREV_HASH"; } | sha256sum | cut -c1-16
-}
-
 START=$(date +%s)
-# Which code produced these outputs (the published results say it).
+# Which code and which configuration produced these outputs (the published results say it).
 COMMIT="$(git rev-parse HEAD 2>/dev/null || true)"
 DIRTY=false
 [ -n "$COMMIT" ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=true
-printf '{"commit": "%s", "dirty": %s, "started": "%s", "quick": %s}\n' "$COMMIT" "$DIRTY" \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$( [ "$QUICK" = True ] && echo true || echo false )" > "$OUTDIR/notebooks/run.json"
+"$PY" -m idsd.stage record "$OUTDIR/notebooks/run.json" --config "$CONFIG" --commit "$COMMIT" --dirty "$DIRTY"
+
+# A stage is skipped when its stage hash is the one of its last successful run: the hash covers the
+# notebook, the values of its parameters (configuration + command line), the package modules it
+# imports (transitively) with requirements.txt, KERAS_BACKEND and the previous stage's hash
+# (python -m idsd.stage hash), so an interrupted run resumes where it stopped.
 PREV_HASH=""
 for nb in "${NOTEBOOKS[@]}"; do
   name="$(basename "$nb" .ipynb)"
   stage="${name%%_*}"
-  h="$(stage_hash "$nb")"
+  mapfile -t params < <("$PY" -m idsd.stage params "$nb")
+  sets=()  # command-line parameters, each for the notebooks that declare it
+  for p in "${params[@]}"; do
+    case "$p" in
+      data_root) [ -n "$DATA" ] && sets+=("data_root=$DATA") ;;
+      grid) [ -n "$GRID" ] && sets+=("grid=$GRID") ;;
+      profile) [ -n "$PROFILE" ] && sets+=("profile=$PROFILE") ;;
+    esac
+  done
+  h="$("$PY" -m idsd.stage hash "$nb" --previous "$PREV_HASH" --config "$CONFIG" --env KERAS_BACKEND \
+        "${sets[@]/#/--set=}")"
   PREV_HASH="$h"
   selected "$stage" || continue
   if [ "$FORCE" = 0 ] && grep -qx "$name $h" "$STATE" && [ -f "$OUTDIR/notebooks/$name.ipynb" ]; then
@@ -108,10 +145,8 @@ for nb in "${NOTEBOOKS[@]}"; do
     continue
   fi
   echo "== $name ($(date +%H:%M:%S))"
-  args=(-k python3 -p quick "$QUICK" -p outputs_dir "$OUTDIR" --log-output --no-progress-bar)
-  [ -n "$DATA" ] && args+=(-p data_root "$DATA")
-  # only the training notebooks have a grid parameter
-  grep -q '"grid: str' "$nb" && args+=(-p grid "$GRID")
+  args=(-k python3 -f "$CONFIG" -r outputs_dir "$OUTDIR" --log-output --no-progress-bar)
+  for kv in "${sets[@]}"; do args+=(-r "${kv%%=*}" "${kv#*=}"); done
   t0=$(date +%s)
   if ! "$PY" -m idsd.stage "$nb" "$OUTDIR/notebooks/$name.ipynb" "$OUTDIR/notebooks/logs/$name.log" \
         "$OUTDIR/notebooks/timings.csv" -- "${args[@]}"; then
@@ -124,7 +159,6 @@ for nb in "${NOTEBOOKS[@]}"; do
   echo "   done in $(( $(date +%s) - t0 )) s"
 done
 echo "== all stages done in $(( $(date +%s) - START )) s; outputs in $OUTDIR/ (stage timings: $OUTDIR/notebooks/timings.csv)"
-# A complete default run publishes its results into the README (docs/results/ + the results block).
-if [ "$QUICK" = False ] && [ -z "$ONLY$FROM$DATA" ] && [ "$GRID" = default ] && [ "$OUTDIR" = outputs ]; then
-  "$PY" -m idsd.readme "$OUTDIR"
-fi
+publish="./run_all.sh --publish"
+[ "$OUTDIR" = outputs ] || publish+=" --outputs $OUTDIR"
+echo "   to publish these results into README.md and docs/results/: $publish"

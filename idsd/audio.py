@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import warnings
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -19,9 +20,100 @@ import soxr
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.errors import AudioError
+from idsd.files import atomic_write
 from idsd.validate import check_samples, ffmpeg_input, file_problem
 
 log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aif", ".aiff", ".aifc",
+    ".au", ".snd", ".caf", ".w64", ".rf64", ".g722", ".webm", ".mka", ".mp4", ".m4v",
+})
+"""Extensions (lower case) of the audio/video containers taken when a folder is walked."""
+
+
+# --------------------------------------------------------------------------- walking folders
+
+
+def is_audio_name(name: str | os.PathLike, extensions: Iterable[str] = AUDIO_EXTENSIONS) -> bool:
+    """True when the extension of ``name`` (any case) is one of ``extensions``."""
+    return os.path.splitext(os.fspath(name))[1].lower() in extensions
+
+
+def walk_files(root: str | os.PathLike, rejected: list[tuple[str, str]] | None = None) -> list[str]:
+    """All regular files under ``root``; every entry not used is listed in ``rejected``.
+
+    The order is deterministic: each folder's files sorted by name, then its subfolders in name
+    order (``os.walk`` top-down). Hidden files and folders (name starting with ``.``) are not
+    taken, symlinks to folders are not followed, symlinks to files are taken when they resolve
+    to a readable regular file.
+
+    Parameters
+    ----------
+    root : str or PathLike
+    rejected : list of (path, reason), optional
+        Receives each entry skipped, with the reason: ``hidden file``, ``hidden folder (not
+        walked)``, ``symlink to a folder (not followed)``, ``unreadable folder (...)``, ``broken
+        symlink``, ``symlink loop``, ``not a regular file (a FIFO (named pipe))``, ``unreadable
+        (permission denied)``, ... (:func:`idsd.validate.file_problem`). Empty files are returned
+        (the decoder refuses them with ``empty file``).
+
+    Returns
+    -------
+    list of str
+    """
+    out: list[str] = []
+    note = rejected.append if rejected is not None else (lambda item: None)
+
+    def onerror(exc: OSError) -> None:
+        note((os.fspath(exc.filename or root), f"unreadable folder ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        keep = []
+        for d in sorted(dirnames):
+            full = os.path.join(dirpath, d)
+            if d.startswith("."):
+                note((full, "hidden folder (not walked)"))
+            elif os.path.islink(full):
+                note((full, "symlink to a folder (not followed)"))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            full = os.path.join(dirpath, f)
+            if f.startswith("."):
+                note((full, "hidden file"))
+                continue
+            problem = file_problem(full, allow_empty=True)
+            if problem:
+                note((full, problem))
+                continue
+            out.append(full)
+    return out
+
+
+def iter_audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]] | None = None,
+                     extensions: Iterable[str] = AUDIO_EXTENSIONS,
+                     reason: str = "not an audio file name") -> Iterator[str]:
+    """Yield the audio files under ``root``, in :func:`walk_files` order: the one folder walker.
+
+    Parameters
+    ----------
+    root : str or PathLike
+    rejected : list of (path, reason), optional
+        Receives every entry :func:`walk_files` skips, with its reason, and every file whose
+        extension is not in ``extensions``, with ``reason``.
+    extensions : iterable of str
+        Lower-case extensions with the dot; :data:`AUDIO_EXTENSIONS` by default.
+    reason : str
+        The reason recorded for a file with another extension.
+    """
+    extensions = frozenset(extensions)
+    for path in walk_files(root, rejected):
+        if is_audio_name(path, extensions):
+            yield path
+        elif rejected is not None:
+            rejected.append((path, reason))
 
 
 def _existing_file(path: str | os.PathLike) -> str:
@@ -250,9 +342,8 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int = SAMPLE_RATE, s
     """
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.part{os.getpid()}{ext}"
     y = np.clip(np.asarray(y, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    sf.write(tmp, y, sr, subtype=subtype)
-    os.replace(tmp, path)
+    # the temporary name hides the extension, so the format is named as libsndfile would infer it
+    fmt = os.path.splitext(path)[1][1:] or None
+    atomic_write(path, lambda tmp: sf.write(tmp, y, sr, subtype=subtype, format=fmt))
     return path

@@ -404,7 +404,7 @@ def baseline_scores(manifest: pd.DataFrame, kinds: Sequence[str] = KINDS, splits
         more real: P(real) for bands-lr, the mean frame LLR for lfcc-gmm) + ``feature`` and
         ``run`` (the baseline name), ``pooling`` (``""``), ``seed`` (0), ``mode``, ``train_corpus`` and
         ``eval_corpus`` (the row's ``dataset``), so that it concatenates with
-        :func:`idsd.evaluate.collect_scores` output.
+        :func:`idsd.scores.collect_scores` output.
     """
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in KINDS]

@@ -6,7 +6,7 @@ Each subcommand lives in a module of :mod:`idsd.commands` that defines
 example, ``idsd bench features`` and ``idsd bench train`` can be defined in different modules.
 A registered parser sets ``func`` (``args -> int | None``) with ``set_defaults``.
 
-Errors: an :class:`idsd.errors.IDSDError` (bad input: a file, a manifest, a model card, an
+Errors: an :class:`idsd.errors.IDSDError` (bad input: a file, a manifest, a model record, an
 argument) or an ``OSError`` (disk full, permission) is printed as one line on stderr,
 ``idsd <command>: <message>``, and the exit status is 2; any other exception prints one line
 naming it (exit 3). ``idsd --debug ...`` shows the traceback instead. Paths given after ``--`` are

@@ -13,37 +13,35 @@ the plain mean), and the minimum and maximum window scores are reported beside i
 ``"real"`` when ``score > threshold`` and ``"fake"`` otherwise, where the threshold is the one
 stored with the model (its development-set EER threshold), or 0.5 when none is stored.
 
-Models and model cards
-----------------------
-A model is a ``.keras`` file (:func:`idsd.train.load_model`, Keras safe mode). Beside it lies a
-small JSON *model card*, ``<run name>.card.json`` (``mel_avg_10.keras`` ->
-``mel_avg_10.card.json``), written by :func:`write_model_card` when the model is trained: feature,
-input mode, feature overrides, pooling, training corpus, development EER and its threshold,
-creation time and idsd version. Without a card the feature must be given (``feature=``), or is
-taken from the run name ``<feature>_<pooling>_<setting>``; the mode defaults to the parent folder
-name when it is a mode (``models/<corpus>/<mode>/...``), else ``array``.
+Models and their records
+------------------------
+A model is a ``.keras`` file with its record ``<run name>.record.json`` beside it
+(:mod:`idsd.artifact`), written when the model is trained: feature, input mode, feature overrides,
+pooling, training corpus, the development EER and its threshold, protocol and versions. A model
+without a record (one trained elsewhere) needs the feature (``feature=``), or it is taken from the
+run name ``<feature>_<pooling>_<setting>``; the mode defaults to the parent folder name when it is
+a mode (``models/<corpus>/<mode>/...``), else ``array``.
 
 The default model of ``idsd detect`` is the newest ``.keras`` file in
-:func:`default_model_dir` (``<outputs>/models/detect/``), which ``run_all.sh`` trains on the
-embedded corpus.
+:func:`default_model_dir` (``<outputs>/models/detect/``), which the study installs
+(:func:`idsd.study.install_detector`, notebook 04) after evaluating the grid.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from idsd import CLIP_SAMPLES, SAMPLE_RATE, __version__
-from idsd.audio import fragments, load_audio
+from idsd import CLIP_SAMPLES, SAMPLE_RATE
+from idsd.artifact import SCORE_MEANING, ModelRecordError, newest_model, read_record, record_path
+from idsd.audio import AUDIO_EXTENSIONS, fragments, load_audio
 from idsd.errors import AudioError, IDSDError, show_path
 from idsd.paths import OUTPUTS, Outputs, resolve
 from idsd.progress import tqdm
@@ -51,20 +49,12 @@ from idsd.progress import tqdm
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
-"""Decision threshold used when the model card stores none (not calibrated)."""
+"""Decision threshold used when the model record stores none (not calibrated)."""
 
-CARD_SUFFIX = ".card.json"
-CARD_FORMAT = "idsd-model-card/1"
 
-SCORE_MEANING = "P(real): probability that the speech is bona fide (0..1, higher = more genuine)"
 AGGREGATION = ("file score = mean of the 2-s window scores weighted by the seconds of audio in each "
                "window (the zero padding of the last window counts for nothing); min/max over windows")
 
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aif",
-    ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".webm", ".mka", ".mp4", ".m4v",
-})
-"""Extensions taken when a directory is walked (files named explicitly are always tried)."""
 
 RESULT_COLUMNS = ("file", "duration_s", "windows", "score", "score_min", "score_max", "decision",
                   "threshold", "window_scores")
@@ -90,117 +80,7 @@ class ModelNotFoundError(IDSDError, FileNotFoundError):
 
 
 class DetectorConfigError(IDSDError, ValueError):
-    """A model that cannot be used as asked: unknown feature, feature/model mismatch, bad card."""
-
-
-# --------------------------------------------------------------------------- model cards
-
-
-def card_path(model_path: str | os.PathLike) -> Path:
-    """Return the model card path of a model: ``x/mel_avg_10.keras`` -> ``x/mel_avg_10.card.json``."""
-    p = Path(model_path)
-    return p.with_name(p.stem + CARD_SUFFIX) if p.suffix else p.with_name(p.name + CARD_SUFFIX)
-
-
-def _finite_or_none(value, name: str) -> float | None:
-    if value is None:
-        return None
-    v = float(value)
-    if not math.isfinite(v):
-        raise DetectorConfigError(f"model card: {name} must be finite, got {value!r}")
-    return v
-
-
-def write_model_card(model_path: str | os.PathLike, *, feature: str, mode: str = "array",
-                     pooling: str = "avg", train_corpus: str = "unknown",
-                     threshold: float | None = None, dev_eer: float | None = None,
-                     overrides: dict | None = None, input_shape: Sequence[int] | None = None,
-                     run_name: str | None = None, **extra) -> Path:
-    """Write the JSON model card beside a saved model (atomically).
-
-    Parameters
-    ----------
-    model_path : str or PathLike
-        The ``.keras`` file the card describes (it need not exist yet).
-    feature, mode : str
-        The representation and input mode the model was trained on (``idsd.features``).
-    pooling : str
-        ``avg`` or ``max`` (the model's pooling setting).
-    train_corpus : str
-        Name of the training corpus (``dataset`` of its manifest).
-    threshold : float, optional
-        Decision threshold on P(real), normally the EER threshold on the development split
-        (:func:`idsd.metrics.compute_eer`). ``None`` makes ``idsd detect`` fall back to 0.5.
-    dev_eer : float, optional
-        Development-split EER (fraction, 0..1).
-    overrides : dict, optional
-        Feature overrides (``fmin``, ``n_bins`` ...) the model was trained with.
-    input_shape : sequence of int, optional
-        Model input (T, F), recorded for checking.
-    run_name : str, optional
-        Defaults to the model file's stem.
-    **extra
-        Further JSON-serialisable fields (seed, epochs, backend ...).
-
-    Returns
-    -------
-    pathlib.Path
-        The card written.
-    """
-    if not isinstance(feature, str) or not feature:
-        raise DetectorConfigError("model card: feature must be a non-empty string")
-    model_path = Path(model_path)
-    card = {
-        "format": CARD_FORMAT,
-        "model": model_path.name,
-        "run_name": run_name or model_path.stem,
-        "feature": feature,
-        "mode": mode,
-        "overrides": dict(overrides or {}),
-        "pooling": pooling,
-        "input_shape": [int(n) for n in input_shape] if input_shape is not None else None,
-        "train_corpus": train_corpus,
-        "threshold": _finite_or_none(threshold, "threshold"),
-        "threshold_source": "dev EER" if threshold is not None else None,
-        "dev_eer": _finite_or_none(dev_eer, "dev_eer"),
-        "score": SCORE_MEANING,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "idsd_version": __version__,
-        **extra,
-    }
-    out = card_path(model_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    log.debug("model card written: %s", out)
-    return out
-
-
-def read_model_card(model_path: str | os.PathLike) -> dict | None:
-    """Read the model card beside ``model_path``.
-
-    Returns
-    -------
-    dict or None
-        The card, or ``None`` when the model has no card.
-
-    Raises
-    ------
-    DetectorConfigError
-        The card exists but is unreadable, not strict JSON (NaN/Infinity are refused) or fails
-        :func:`idsd.validate.check_model_card` (unknown feature/mode, threshold or dev_eer not a
-        finite number in [0, 1], malformed overrides or input_shape).
-    """
-    from idsd.validate import check_model_card, read_json
-
-    path = card_path(model_path)
-    if not os.path.lexists(path):
-        return None
-    try:
-        return check_model_card(read_json(path, "model card"), path)
-    except IDSDError as exc:
-        raise DetectorConfigError(str(exc)) from None
+    """A model that cannot be used as asked: unknown feature, feature/model mismatch, bad record."""
 
 
 # --------------------------------------------------------------------------- model lookup
@@ -209,7 +89,7 @@ def read_model_card(model_path: str | os.PathLike) -> dict | None:
 def default_model_dir(outputs: str | os.PathLike | Outputs = OUTPUTS) -> Path:
     """Folder of the default detect model: ``<outputs>/models/detect/``."""
     out = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
-    return out.models / "detect"
+    return out.detector_dir
 
 
 def no_model_hint(outputs: str | os.PathLike | Outputs = OUTPUTS) -> str:
@@ -222,7 +102,7 @@ def no_model_hint(outputs: str | os.PathLike | Outputs = OUTPUTS) -> str:
         "  ./run_all.sh --quick    a small one, in <outputs>/quick (then pass --outputs outputs/quick),",
         f"  idsd train -i CORPUS --feature mel --profile cpu --models {default_model_dir(out)}",
         "                          trains one on your own corpus folder (real/ and fake/) or manifest,",
-        "  or pass any trained model with --model PATH.keras (--feature F if it has no model card).",
+        "  or pass any trained model with --model PATH.keras (--feature F if it has no model record).",
     ]
     quick = default_model_dir(Outputs(out.base / "quick"))
     if quick.is_dir() and any(quick.glob("*.keras")):
@@ -259,68 +139,10 @@ def find_model(model: str | os.PathLike | None = None,
 
         raise DetectorConfigError(f"{show_path(where)}: {file_problem(where) or 'not a model file'}")
     if where.is_dir():
-        candidates = sorted(where.glob("*.keras"), key=lambda p: (p.stat().st_mtime, p.name))
-        if candidates:
-            if len(candidates) > 1:
-                log.info("%d models in %s; using the newest, %s", len(candidates), where,
-                         candidates[-1].name)
-            return candidates[-1]
+        newest = newest_model(where)
+        if newest is not None:
+            return newest
     raise ModelNotFoundError(where, no_model_hint(outputs))
-
-
-def export_default_model(outputs: str | os.PathLike | Outputs, pair_metrics: pd.DataFrame,
-                         models: pd.DataFrame) -> Path:
-    """Install the detector that generalises best as the default ``idsd detect`` model.
-
-    The chosen model is the (training corpus, representation) whose mean EER over *every*
-    evaluation corpus of the study (in-domain and cross-dataset) is lowest; a detector for
-    arbitrary files should generalise, not just win in-domain. It is copied to
-    :func:`default_model_dir` with a model card whose threshold is the EER threshold of its own
-    development split.
-
-    Parameters
-    ----------
-    outputs : str, PathLike or Outputs
-        Outputs directory.
-    pair_metrics : pandas.DataFrame
-        :func:`idsd.evaluate.pair_metrics` rows: ``train_corpus, eval_corpus, run, feature, eer,
-        dev_threshold`` (one row per trained model and evaluation corpus).
-    models : pandas.DataFrame
-        :func:`idsd.evaluate.find_models` rows: ``train_corpus, mode, run, feature, pooling, path``.
-
-    Returns
-    -------
-    pathlib.Path
-        The installed ``.keras`` file.
-    """
-    import shutil
-
-    if pair_metrics.empty or models.empty:
-        raise ValueError("no evaluated models to choose a default detect model from")
-    mean_eer = pair_metrics.groupby(["train_corpus", "run"])["eer"].mean().sort_values(kind="stable")
-    train_corpus, run = mean_eer.index[0]
-    own = pair_metrics[(pair_metrics["train_corpus"] == train_corpus) & (pair_metrics["run"] == run)
-                       & (pair_metrics["eval_corpus"] == train_corpus)]
-    src = models[(models["train_corpus"] == train_corpus) & (models["run"] == run)].iloc[0]
-    dest_dir = default_model_dir(outputs)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    for old in dest_dir.glob("*.keras"):
-        old.unlink()
-        card_path(old).unlink(missing_ok=True)
-    dest = dest_dir / Path(src["path"]).name
-    shutil.copy2(src["path"], dest)
-    os.utime(dest)  # newest in the folder
-    write_model_card(
-        dest, feature=src["feature"], mode=src["mode"], pooling=src["pooling"], train_corpus=train_corpus,
-        threshold=float(own["dev_threshold"].iloc[0]) if len(own) else None,
-        dev_eer=None, source_model=str(src["path"]),
-        selection="lowest mean EER over every evaluation corpus of the study",
-        mean_eer_all_corpora=float(mean_eer.iloc[0]),
-        in_domain_eval_eer=float(own["eer"].iloc[0]) if len(own) else None,
-    )
-    log.info("default detect model: %s (trained on %s, mean EER %.3f over %d corpora)", dest.name,
-             train_corpus, mean_eer.iloc[0], pair_metrics["eval_corpus"].nunique())
-    return dest
 
 
 # --------------------------------------------------------------------------- input files
@@ -349,7 +171,7 @@ def collect_audio_files(paths: Iterable[str | os.PathLike], skipped: list[tuple[
         Named paths that do not exist or are not regular files (``broken symlink``, ``not a
         regular file (a FIFO (named pipe))``...) and folders without audio files.
     """
-    from idsd.datasets.common import walk_files
+    from idsd.audio import iter_audio_files
     from idsd.validate import file_problem
 
     skipped = skipped if skipped is not None else []
@@ -364,12 +186,8 @@ def collect_audio_files(paths: Iterable[str | os.PathLike], skipped: list[tuple[
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = []
-            for f in walk_files(p, skipped):
-                if Path(f).suffix.lower() in AUDIO_EXTENSIONS:
-                    found.append(Path(f))
-                else:
-                    skipped.append((f, "not an audio file name (extension not in the audio list)"))
+            found = [Path(f) for f in iter_audio_files(
+                p, skipped, reason="not an audio file name (extension not in the audio list)")]
             if not found:
                 problems.append((str(p), "folder without audio files ("
                                  + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")"))
@@ -492,11 +310,11 @@ class Detector:
     Parameters
     ----------
     model : keras.Model
-        Input (T, F), output (n, 1) P(real).
+        Input (n_bins, n_frames), output (n, 1) P(real).
     feature, mode : str
         Representation fed to the model (:func:`idsd.features.extract_batch`).
     overrides : dict, optional
-        Feature overrides (from the model card).
+        Feature overrides (from the model record).
     threshold : float, optional
         Decision threshold on P(real); ``None`` -> :data:`DEFAULT_THRESHOLD`.
     threshold_source : str
@@ -507,12 +325,12 @@ class Detector:
         Feature extraction device (:func:`idsd.features.extract_batch`); the model runs wherever
         the Keras backend puts it.
     model_path : Path, optional
-    card : dict, optional
+    record : dict, optional
     """
 
     def __init__(self, model, feature: str, mode: str = "array", overrides: dict | None = None,
                  threshold: float | None = None, threshold_source: str | None = None,
-                 batch_size: int = 64, model_path: Path | None = None, card: dict | None = None,
+                 batch_size: int = 64, model_path: Path | None = None, record: dict | None = None,
                  device: str = "cpu"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -531,7 +349,7 @@ class Detector:
         self.batch_size = int(batch_size)
         self.device = device
         self.model_path = model_path
-        self.card = card
+        self.record = record
 
     # ---- construction
     @classmethod
@@ -544,9 +362,9 @@ class Detector:
         model_path : str or PathLike
             A ``.keras`` file or a folder (see :func:`find_model`).
         feature, mode : str, optional
-            Needed only when the model has no card (they must agree with the card otherwise).
+            Needed only when the model has no record (they must agree with the record otherwise).
         threshold : float, optional
-            Overrides the card's development threshold.
+            Overrides the record's development threshold.
         batch_size : int
         device : {"cpu", "gpu", "auto"}
             Feature extraction device.
@@ -558,36 +376,39 @@ class Detector:
         from idsd.features import FEATURES, MODES, feature_shape
 
         path = find_model(model_path)
-        card = read_model_card(path)
-        if card is not None:
-            if feature is not None and feature != card["feature"]:
+        try:
+            record = read_record(path)
+        except ModelRecordError as exc:
+            raise DetectorConfigError(str(exc)) from None
+        if record is not None:
+            if feature is not None and feature != record["feature"]:
                 raise DetectorConfigError(
-                    f"{path.name} was trained on feature {card['feature']!r} (model card "
-                    f"{card_path(path).name}), not {feature!r}: drop --feature")
-            if mode is not None and mode != card.get("mode", "array"):
+                    f"{path.name} was trained on feature {record['feature']!r} (model record "
+                    f"{record_path(path).name}), not {feature!r}: drop --feature")
+            if mode is not None and mode != record.get("mode", "array"):
                 raise DetectorConfigError(
-                    f"{path.name} was trained in mode {card.get('mode', 'array')!r}, not {mode!r}")
-            feature, mode = card["feature"], card.get("mode", "array")
-            overrides = card.get("overrides") or {}
+                    f"{path.name} was trained in mode {record.get('mode', 'array')!r}, not {mode!r}")
+            feature, mode = record["feature"], record.get("mode", "array")
+            overrides = record.get("overrides") or {}
         else:
             overrides = {}
             if feature is None:
                 guess = path.stem.split("_")[0]
                 if guess not in FEATURES:
                     raise DetectorConfigError(
-                        f"{path}: no model card ({card_path(path).name}) and the feature cannot be "
+                        f"{path}: no model record ({record_path(path).name}) and the feature cannot be "
                         f"told from the file name: pass --feature (one of {', '.join(FEATURES)})")
                 feature = guess
             if mode is None:
                 mode = path.parent.name if path.parent.name in MODES else "array"
-            log.warning("%s has no model card (%s): using feature %r, mode %r", path.name,
-                        card_path(path).name, feature, mode)
+            log.warning("%s has no model record (%s): using feature %r, mode %r", path.name,
+                        record_path(path).name, feature, mode)
         if feature not in FEATURES:
             raise DetectorConfigError(f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
         if mode not in MODES:
             raise DetectorConfigError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
 
-        from idsd.train import load_model  # Keras: imported only once the card and arguments are checked
+        from idsd.artifact import load_model  # Keras: imported only once the record and arguments are checked
 
         try:
             model = load_model(path)
@@ -602,26 +423,26 @@ class Detector:
 
         if threshold is not None:
             source = "given explicitly"
-        elif card is not None and card.get("threshold") is not None:
-            threshold = float(card["threshold"])
-            source = card.get("threshold_source") or "dev EER"
+        elif record is not None and record.get("threshold") is not None:
+            threshold = float(record["threshold"])
+            source = record.get("threshold_source") or "dev EER"
             source = f"{source} threshold stored with the model"
         else:
             source = "default 0.5: no threshold stored with the model (not calibrated on a dev set)"
             log.warning("%s: no decision threshold stored with the model; using 0.5", path.name)
-        return cls(model, feature, mode, overrides, threshold, source, batch_size, path, card, device)
+        return cls(model, feature, mode, overrides, threshold, source, batch_size, path, record, device)
 
     # ---- scoring
     def describe(self) -> dict:
         """Model, feature, threshold and score meaning, for report headers and JSON."""
-        card = self.card or {}
+        record = self.record or {}
         return {
             "model": str(self.model_path) if self.model_path else None,
             "feature": self.feature,
             "mode": self.mode,
             "overrides": self.overrides,
-            "train_corpus": card.get("train_corpus"),
-            "dev_eer": card.get("dev_eer"),
+            "train_corpus": record.get("train_corpus"),
+            "dev_eer": record.get("dev_eer"),
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "score": SCORE_MEANING,
@@ -645,7 +466,7 @@ class Detector:
             P(real) per window.
         """
         from idsd.features import extract_batch
-        from idsd.train import predict_scores
+        from idsd.scoring import predict_scores
 
         W = np.asarray(W, dtype=np.float32)
         if W.ndim != 2 or W.shape[1] != CLIP_SAMPLES:
@@ -758,13 +579,13 @@ def detect_files(paths: Iterable[str | os.PathLike], model_path: str | os.PathLi
     model_path : str or PathLike
         A ``.keras`` model or a folder of them (see :func:`find_model`).
     feature : str, optional
-        Feature of a model without a card.
+        Feature of a model without a record.
     threshold : float, optional
-        Decision threshold on P(real); default: the card's development EER threshold, else 0.5.
+        Decision threshold on P(real); default: the record's development EER threshold, else 0.5.
     batch_size : int
         2-s windows per feature/prediction batch (windows of several files share a batch).
     mode : str, optional
-        Input mode of a model without a card.
+        Input mode of a model without a record.
     device : {"cpu", "gpu", "auto"}
         Feature extraction device.
     progress : bool

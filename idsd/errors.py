@@ -60,7 +60,7 @@ class AudioError(IDSDError, ValueError):
 
 
 class InputError(IDSDError, ValueError):
-    """An input file, folder or argument that cannot be used (manifest, model card, score file,
+    """An input file, folder or argument that cannot be used (manifest, model record, score file,
     study index, ``--out`` ...), with the thing concerned and the problem.
 
     Parameters
@@ -80,3 +80,9 @@ class InputError(IDSDError, ValueError):
 
 class MissingInputError(InputError, FileNotFoundError):
     """An input that does not exist (also a :class:`FileNotFoundError`)."""
+
+
+class TrainingError(IDSDError, ValueError):
+    """Training or scoring input that would give a wrong or meaningless result (empty or one-class
+    data, labels not in {0, 1}, NaN/inf features, a shape the model was not built for), or a
+    diverged run."""

@@ -1,6 +1,6 @@
 """Evidence behind every EER: bootstrap intervals, seed spread, paired tests, baselines beside the detector.
 
-The tables of the paper's results are built from score rows (``idsd.evaluate.collect_scores``: one
+The tables of the paper's results are built from score rows (``idsd.scores.collect_scores``: one
 row per trial, ``score`` = P(real), ``target`` 1 = real). This module turns them into *cells*: one
 row per table cell with the point EER (ASVspoof definition, :func:`idsd.metrics.compute_eer`), its
 95 % bootstrap interval (resampling whole utterances and speakers, :mod:`idsd.uncertainty`), and
@@ -257,7 +257,7 @@ def cross_cells(scores: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> di
         system), ``by_eval_corpus`` (pooled over training corpora and systems of the detector, the
         baselines left out), ``feature_x_eval`` (pooled over training corpora).
     """
-    from idsd.evaluate import MODIFIED
+    from idsd.scores import MODIFIED
 
     s = primary_seed(scores)
     cross = s[(s["train_corpus"] != s["eval_corpus"]) & (s["split"] == "eval") & (s["eval_corpus"] != MODIFIED)]
@@ -290,7 +290,7 @@ def per_source_cells(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", 
 def robustness_cells(scores: pd.DataFrame, train_corpus: str, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
     """Result 5 as cells: (feature, condition), with ``clean`` = the in-domain eval split of the
     same models when the modified set has no clean condition."""
-    from idsd.evaluate import MODIFIED
+    from idsd.scores import MODIFIED
 
     s = primary_seed(scores[scores["train_corpus"] == train_corpus])
     mod = s[s["eval_corpus"] == MODIFIED]

@@ -61,20 +61,21 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from idsd import CLIP_SAMPLES, SAMPLE_RATE
+from idsd import CLIP_SAMPLES, SAMPLE_RATE, images
 from idsd.audio import fit_length
+from idsd.feature_params import DEFAULTS as DEFAULTS
+from idsd.feature_params import FEATURES as FEATURES
+from idsd.feature_params import IMAGE_SHAPE as IMAGE_SHAPE
+from idsd.feature_params import MODES as MODES
+from idsd.feature_params import check as _check
+from idsd.feature_params import params as params
 
 log = logging.getLogger(__name__)
 
-FEATURES: tuple[str, ...] = ("mel", "stft", "cqt", "vqt", "iirt", "mfcc", "chroma")
-MODES: tuple[str, ...] = ("array", "image", "db")
 DEVICES: tuple[str, ...] = ("cpu", "gpu", "auto")
 
 VERSION = 1
 """Bumped whenever the numbers a configuration produces change (part of the cache key)."""
-
-IMAGE_SHAPE = (640, 480)
-"""Model input of the image mode: 640 rows (height) x 480 columns, as upstream."""
 
 SCALE = 255.0
 """Upstream divides every array by 255."""
@@ -83,41 +84,12 @@ TOP_DB = 80.0
 AMIN_POWER = 1e-10
 AMIN_AMPLITUDE = 1e-5
 
-DEFAULTS: dict[str, dict] = {
-    "mel": {"n_fft": 1024, "hop_length": 256, "n_mels": 256, "fmin": 0.0, "fmax": None},
-    "stft": {"n_fft": 1024, "hop_length": 256},
-    "cqt": {"hop_length": 256, "fmin": None, "n_bins": 84, "bins_per_octave": 12},
-    "vqt": {"hop_length": 256, "fmin": None, "n_bins": 84, "bins_per_octave": 12, "gamma": None},
-    "iirt": {"win_length": 1024, "hop_length": 256},
-    "mfcc": {"n_mfcc": 40, "n_fft": 2048, "hop_length": 512, "n_mels": 128},
-    "chroma": {"n_fft": 1024, "hop_length": 256, "n_chroma": 12},
-}
-"""Upstream parameters per feature; every key can be overridden (``extract(..., n_bins=96)``)."""
-
 POWER_FEATURES = ("mel", "iirt")  # power (dB: 10 log10); stft/cqt/vqt are magnitudes (20 log10)
 GPU_FEATURES = ("mel", "stft", "mfcc", "chroma")
 
 
-def _check(feature: str, mode: str = "array") -> None:
-    if feature not in FEATURES:
-        raise ValueError(f"unknown feature {feature!r}; choose from {FEATURES}")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
-
-
-def params(feature: str, **overrides) -> dict:
-    """Upstream parameters of ``feature`` updated with ``overrides`` (unknown keys raise)."""
-    _check(feature)
-    p = dict(DEFAULTS[feature])
-    bad = set(overrides) - set(p)
-    if bad:
-        raise ValueError(f"{feature}: unknown parameter(s) {sorted(bad)}; known: {sorted(p)}")
-    p.update(overrides)
-    return p
-
-
 def feature_shape(feature: str, mode: str = "array", **overrides) -> tuple[int, int]:
-    """Model input shape (T, F) of a feature in a mode.
+    """Model input shape (n_bins, n_frames) of a feature in a mode.
 
     Returns
     -------
@@ -176,7 +148,7 @@ class FeatureConfig:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """Model input shape (T, F)."""
+        """Model input shape (n_bins, n_frames)."""
         return feature_shape(self.feature, self.mode, **dict(self.overrides))
 
     def key(self) -> str:
@@ -727,8 +699,8 @@ def extract_batch(Y: np.ndarray, feature: str, mode: str = "array", device: str 
 
     Returns
     -------
-    numpy.ndarray, shape (n, T, F), float32
-        (T, F) = :func:`feature_shape` (feature, mode).
+    numpy.ndarray, shape (n, n_bins, n_frames), float32
+        (n_bins, n_frames) = :func:`feature_shape` (feature, mode).
     """
     _check(feature, mode)
     raw = raw_batch(Y, feature, device=device, threads=threads, **overrides)
@@ -736,13 +708,11 @@ def extract_batch(Y: np.ndarray, feature: str, mode: str = "array", device: str 
         return raw / np.float32(SCALE)
     if mode == "db":
         return to_db(raw, feature)
-    from idsd import images
-
     return images.images_from_raw(raw, feature, fast=fast_image, **overrides)
 
 
 def extract(y: np.ndarray, feature: str, mode: str = "array", **overrides) -> np.ndarray:
-    """One clip's feature as model input, shape (T, F) float32 (see :func:`extract_batch`)."""
+    """One clip's feature as model input, shape (n_bins, n_frames) float32 (see :func:`extract_batch`)."""
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if len(y) != CLIP_SAMPLES:
         y = fit_length(y, CLIP_SAMPLES)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from idsd.bench.features import bench_clips, time_ours, time_upstream
 from idsd.features import FEATURES, extract_batch, feature_shape
+from idsd.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,14 @@ def hardware_table(clips: int = 32, features=FEATURES, mode: str = "array", n_sa
 
 
 def write_hardware_table(df: pd.DataFrame, outputs) -> str:
-    """Write ``df`` to ``<outputs>/metrics/features_hardware.csv`` (atomically); return the path."""
-    import os
-
-    path = outputs.metrics / "features_hardware.csv"
+    """Write ``df`` (columns :data:`COLUMNS`) to :attr:`idsd.paths.Outputs.features_hardware`
+    (``<outputs>/metrics/features_hardware.csv``, atomically); return the path."""
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"hardware table lacks columns {missing} (idsd.hardware.COLUMNS)")
+    path = outputs.features_hardware
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return str(path)
+    return str(write_csv(df, path))
 
 
 def beside_paper(df: pd.DataFrame) -> pd.DataFrame:

@@ -31,12 +31,12 @@ from collections import OrderedDict
 import numpy as np
 
 from idsd import SAMPLE_RATE
+from idsd.feature_params import IMAGE_SHAPE, params
 
 log = logging.getLogger(__name__)
 
 FIGSIZE = (6.4, 4.8)
 DPI = 100
-IMAGE_SHAPE = (640, 480)
 
 TITLES = {
     "mel": "Mel-frequency spectrogram",
@@ -73,8 +73,6 @@ def display_data(raw: np.ndarray, feature: str) -> np.ndarray:
 
 def specshow_kwargs(feature: str, **overrides) -> dict:
     """The upstream ``specshow`` arguments of a feature."""
-    from idsd.features import params
-
     p = params(feature, **overrides)
     kw = {"x_axis": "time", "sr": SAMPLE_RATE}
     if feature != "mfcc":  # upstream omits hop_length for MFCC (time axis labelled for hop 512)
@@ -326,76 +324,4 @@ def images_from_raw(raw: np.ndarray, feature: str, fast: bool = True, progress: 
     out = np.empty((len(raw), *IMAGE_SHAPE), np.float32)
     for i in tqdm(range(len(raw)), desc=f"{feature} images", disable=not progress, leave=False):
         out[i] = to_model_input(render(raw[i], feature, **overrides))
-    return out
-
-
-def gallery(clips: dict, features, modes=("array", "db", "image")):
-    """Gallery figure: one row per (feature, mode), one column per clip (e.g. real vs fake).
-
-    Parameters
-    ----------
-    clips : dict
-        Column title -> clip, shape (32000,).
-    features : sequence of str
-    modes : sequence of str
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Array/db panels show the model input as an image (frequency up, time right; array mode
-        on a log colour scale, since the raw values span many decades); image panels show the
-        (640, 480) model input.
-    """
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
-    from idsd.features import extract_batch
-
-    names = list(clips)
-    Y = np.stack([np.asarray(clips[k], np.float32) for k in names])
-    rows = [(f, m) for f in features for m in modes]
-    fig = Figure(figsize=(3.2 * len(names), 2.2 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), len(names), squeeze=False)
-    for r, (f, m) in enumerate(rows):
-        X = extract_batch(Y, f, m)
-        for c, name in enumerate(names):
-            ax = axes[r, c]
-            x = X[c]
-            if m == "array" and f != "mfcc":
-                pos = x[x > 0]
-                lo = float(pos.min()) if pos.size else 1e-12
-                ax.imshow(np.maximum(x, lo), origin="lower", aspect="auto", cmap="magma",
-                          norm=LogNorm(vmin=max(lo, x.max() * 1e-8) if x.max() > 0 else 1e-12,
-                                       vmax=max(x.max(), 1e-11)))
-            elif m == "image":
-                ax.imshow(x, cmap="gray", aspect="auto", vmin=0, vmax=1)
-            else:
-                ax.imshow(x, origin="lower", aspect="auto", cmap="magma" if f != "mfcc" else "coolwarm")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(name, fontsize=9)
-            if c == 0:
-                ax.set_ylabel(f"{f}\n{m} {x.shape[0]}x{x.shape[1]}", fontsize=8)
-    return fig
-
-
-def pick_clips(manifest, seed: int = 0, per_label: int = 1) -> dict:
-    """One (or ``per_label``) random 2-s fragment per label of a manifest, for galleries.
-
-    Returns
-    -------
-    dict
-        ``"<label> (<source>)"`` -> clip, shape (32000,) float32.
-    """
-    from idsd.audio import fit_length, fragments, load_audio
-
-    rng = np.random.default_rng(seed)
-    out = {}
-    for label in ("real", "fake"):
-        rows = manifest[manifest["label"] == label]
-        for i in rng.permutation(len(rows))[:per_label]:
-            r = rows.iloc[int(i)]
-            frags = fragments(load_audio(r["path"]), pad=True)
-            out[f"{label} ({r.get('source', '')})"] = fit_length(frags[min(int(r["fragment"]), len(frags) - 1)])
     return out

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idsd.validate import CSV_ENCODING, CSV_ERRORS, write_csv_atomic
+from idsd.files import CSV_ENCODING, CSV_ERRORS, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,9 @@ def cached(cache_dir: str | os.PathLike | None, name: str, inputs: pd.DataFrame,
         for p, df in frames.items():
             plain = isinstance(df.index, pd.RangeIndex) and df.index.name is None
             index[p] = [] if plain else [n if n is not None else f"level_{i}" for i, n in enumerate(df.index.names)]
-            write_csv_atomic(df.reset_index(drop=True) if plain else df.reset_index(names=index[p]),
-                             folder / f"{p}.csv", na_rep="NaN")
-        tmp = done.with_name("done.json.tmp")
-        tmp.write_text(json.dumps({"single": single, "index": index}))
-        os.replace(tmp, done)
+            write_csv(df.reset_index(drop=True) if plain else df.reset_index(names=index[p]),
+                      folder / f"{p}.csv", na_rep="NaN")
+        write_json(done, {"single": single, "index": index}, indent=None)
     # always the stored copy, so a first run and a reuse hand on exactly the same table
     meta = json.loads(done.read_text())
     frames = {}

@@ -4,13 +4,19 @@ Upstream (``model_average.py`` / ``model_max.py`` / ``spectrogram-generator/mode
 
 .. code-block:: text
 
-    inp = Input((T, F))                                      # T = the feature's FIRST axis
+    inp = Input((n_bins, n_frames))                          # a feature array as stored
     t_k = TCN(kernel_size=k, return_sequences=True,
               padding="causal", dropout_rate=0.2)(inp)       # k = 3, 5, 7 (keras-tcn defaults)
     t_k = AveragePooling1D(10, 5)(t_k)  |  MaxPooling1D(2, 1)(t_k)
     x = concatenate([t_3, t_5, t_7], axis=1)                 # along the SEQUENCE axis
     x = BatchNormalization()(x); x = Dropout(0.2)(x); x = Flatten()(x)
     out = Dense(1, activation="sigmoid")(x)                  # P(real)
+
+Axes. A feature array is (n_bins, n_frames): frequency bins (mel bands, STFT bins, CQT/VQT/IIRT
+bins, MFCC coefficients, chroma classes) by time frames. Upstream feeds it to the TCN as it is, so
+**the sequence axis the TCN convolves and pools over is frequency** and the 126 (MFCC: 63) time
+frames are its input channels. This module keeps that (it is the paper's model) and names the axes
+``n_bins`` (sequence) and ``n_frames`` (channels) throughout.
 
 with keras-tcn (64 filters, dilations 1..32, one stack, skip connections, relu, he_normal). The
 keras-tcn layer imports TensorFlow directly, so this module re-creates its residual blocks from
@@ -31,6 +37,7 @@ input (tested against the reference table below and, when ``tcn`` imports, layer
 from __future__ import annotations
 
 import logging
+import re
 
 import keras
 from keras import layers
@@ -48,7 +55,7 @@ PAPER_INPUT_SHAPES = {
     "image": (640, 480), "mel": (256, 126), "stft": (513, 126), "cqt": (84, 126), "vqt": (84, 126),
     "iirt": (85, 126), "mfcc": (40, 63), "chroma": (12, 126),
 }
-"""Model input (T, F) of each upstream input: the array features' (freq_bins, frames), and the image."""
+"""Model input (n_bins, n_frames) of each upstream input: the array features' (freq_bins, frames), and the image."""
 
 REFERENCE_PARAMS = {
     "image": {"avg": 1_255_937, "max": 1_354_241},
@@ -107,8 +114,25 @@ def run_name(feature: str, pooling: str = "avg", pool_size: int | None = None) -
     return f"{feature}_{pooling}_{p}"
 
 
+_RUN_RE = re.compile(r"^(?P<feature>[a-z0-9]+)_(?P<pooling>[a-z]+)_(?P<setting>[0-9]+)(?:-seed(?P<seed>[0-9]+))?$")
+
+
+def parse_run_name(run: str) -> dict:
+    """``"mel_avg_10"`` -> ``{"feature": "mel", "pooling": "avg", "setting": "10", "seed": 0}``.
+
+    A ``-seed<k>`` suffix (extra training seeds) gives ``seed = k``. Names that do not follow
+    ``<feature>_<pooling>_<setting>`` give ``feature = run``.
+    """
+    m = _RUN_RE.match(run)
+    if m:
+        d = m.groupdict()
+        d["seed"] = int(d["seed"] or 0)
+        return d
+    return {"feature": run.split("_")[0] if "_" in run else run, "pooling": "", "setting": "", "seed": 0}
+
+
 def _residual_block(x, k: int, dilation: int, index: int, prefix: str):
-    """One keras-tcn residual block; returns ``(residual_output, skip_output)``, each (b, T, 64)."""
+    """One keras-tcn residual block; returns ``(residual_output, skip_output)``, each (batch, n_bins, 64)."""
     name = f"{prefix}_block{index}"
     x1 = x
     for j in range(2):
@@ -130,7 +154,7 @@ def tcn_tower(inputs, k: int, prefix: str | None = None):
 
     Parameters
     ----------
-    inputs : KerasTensor, shape (batch, T, F)
+    inputs : KerasTensor, shape (batch, n_bins, n_frames)
     k : int
         Kernel size.
     prefix : str, optional
@@ -138,7 +162,7 @@ def tcn_tower(inputs, k: int, prefix: str | None = None):
 
     Returns
     -------
-    KerasTensor, shape (batch, T, 64)
+    KerasTensor, shape (batch, n_bins, 64)
         Sum of the six blocks' skip outputs.
     """
     prefix = prefix or f"tcn{k}"
@@ -158,7 +182,7 @@ def build_model(input_shape: tuple[int, int], pooling: str = "avg", pool_size: i
 
     Parameters
     ----------
-    input_shape : (T, F)
+    input_shape : (n_bins, n_frames)
         Model input without the batch axis: the feature's ``(freq_bins, frames)`` in array mode
         (e.g. mel ``(256, 126)``), ``(640, 480)`` in image mode. The first axis is the sequence
         axis of the TCN.
@@ -172,17 +196,17 @@ def build_model(input_shape: tuple[int, int], pooling: str = "avg", pool_size: i
     Returns
     -------
     keras.Model
-        Input (batch, T, F) float -> output (batch, 1) float32 sigmoid = P(real). The output layer is
+        Input (batch, n_bins, n_frames) float -> output (batch, 1) float32 sigmoid = P(real). The output layer is
         float32 under a mixed-precision policy.
     """
     if len(input_shape) != 2 or any(int(s) < 1 for s in input_shape):
-        raise ValueError(f"input_shape must be (T, F) with positive sizes, got {input_shape!r}")
-    T, F = (int(s) for s in input_shape)
+        raise ValueError(f"input_shape must be (n_bins, n_frames) with positive sizes, got {input_shape!r}")
+    n_bins, n_frames = (int(s) for s in input_shape)
     p, s = pooling_settings(pooling, pool_size, strides)
-    if T < p:
-        raise ValueError(f"sequence length {T} is shorter than the pool size {p}")
+    if n_bins < p:
+        raise ValueError(f"sequence length (frequency bins) {n_bins} is shorter than the pool size {p}")
     Pool = layers.AveragePooling1D if pooling == "avg" else layers.MaxPooling1D
-    inp = keras.Input((T, F), name="features")
+    inp = keras.Input((n_bins, n_frames), name="features")
     towers = []
     for k in KERNEL_SIZES:
         t = tcn_tower(inp, k)

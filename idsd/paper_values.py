@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from idsd.feature_params import FEATURES  # the paper's column order; defined once there
+
 SOURCE = ("Firc, Malinka, Hanáček, SAC '24 (doi 10.1145/3605098.3635911); values from "
           "AntonFirc/IDSD@spectrogram-generator plot_scores/*.py, see docs/paper.md section 9")
-
-FEATURES = ("mel", "stft", "cqt", "vqt", "iirt", "mfcc", "chroma")
-"""Feature keys in the paper's column order."""
 
 FEATURE_LABELS = {
     "mel": "Mel-Spectrogram", "stft": "STFT-Spectrogram", "cqt": "CQT-Spectrogram",

@@ -1,4 +1,5 @@
-"""Seaborn figures of the results: EER heatmaps, DET and ROC curves, learning curves, hardware bars.
+"""Seaborn figures of the results: EER heatmaps, DET and ROC curves, learning curves, hardware bars;
+and the spectrogram gallery of notebook 02 (:func:`pick_clips`, :func:`gallery`).
 
 Each function returns a ``matplotlib.figure.Figure``; save it with
 :func:`idsd.reports.save_figure`. Scores are P(real) (higher = more bona fide). Titles and
@@ -177,7 +178,7 @@ def learning_curve_plot(ours: pd.DataFrame, ours_corpus: str, show_paper: bool =
     Parameters
     ----------
     ours : DataFrame
-        Long rows ``n_train, feature, eer`` (``idsd.evaluate.run_learning_curve``).
+        Long rows ``n_train, feature, eer`` (``idsd.learning_curve.run_learning_curve``).
     ours_corpus : str
         Our corpus (panel title).
     show_paper : bool
@@ -226,7 +227,7 @@ def hardware_bars(ours: pd.DataFrame | None, show_paper: bool = True):
     Parameters
     ----------
     ours : DataFrame or None
-        ``idsd.evaluate.hardware_table`` (columns ``storage_norm, ram_norm, time_norm``).
+        ``idsd.results.hardware_table`` (columns ``storage_norm, ram_norm, time_norm``).
     show_paper : bool
         Add the paper's panel (docs/paper.md 9.3).
 
@@ -260,7 +261,7 @@ def hardware_bars(ours: pd.DataFrame | None, show_paper: bool = True):
 
 
 def per_source_bars(table: pd.DataFrame, title: str, hue: str = "feature", order: Sequence[str] | None = None):
-    """EER per fake source (x) per ``hue`` (bars), from ``idsd.evaluate.per_source_eer``."""
+    """EER per fake source (x) per ``hue`` (bars), from ``idsd.results.per_source_eer``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -283,7 +284,7 @@ def in_domain_heatmaps(ours: pd.DataFrame, ours_title: str = "ours", show_paper:
     Parameters
     ----------
     ours : DataFrame
-        ``idsd.evaluate.in_domain_table`` (index our corpora + Total, columns features).
+        ``idsd.results.in_domain_table`` (index our corpora + Total, columns features).
     ours_title : str
         Title of our panel (name the corpora).
     show_paper : bool
@@ -350,3 +351,78 @@ def eer_interval_plot(cells: pd.DataFrame, group: str, title: str, system: str =
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# =========================================================================== spectrogram galleries (notebook 02)
+
+
+def gallery(clips: dict, features, modes=("array", "db", "image")):
+    """Gallery figure: one row per (feature, mode), one column per clip (e.g. real vs fake).
+
+    Parameters
+    ----------
+    clips : dict
+        Column title -> clip, shape (32000,).
+    features : sequence of str
+    modes : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Array/db panels show the model input as an image (frequency up, time right; array mode
+        on a log colour scale, since the raw values span many decades); image panels show the
+        (640, 480) model input.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    from idsd.features import extract_batch
+
+    names = list(clips)
+    Y = np.stack([np.asarray(clips[k], np.float32) for k in names])
+    rows = [(f, m) for f in features for m in modes]
+    fig = Figure(figsize=(3.2 * len(names), 2.2 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(names), squeeze=False)
+    for r, (f, m) in enumerate(rows):
+        X = extract_batch(Y, f, m)
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            x = X[c]
+            if m == "array" and f != "mfcc":
+                pos = x[x > 0]
+                lo = float(pos.min()) if pos.size else 1e-12
+                ax.imshow(np.maximum(x, lo), origin="lower", aspect="auto", cmap="magma",
+                          norm=LogNorm(vmin=max(lo, x.max() * 1e-8) if x.max() > 0 else 1e-12,
+                                       vmax=max(x.max(), 1e-11)))
+            elif m == "image":
+                ax.imshow(x, cmap="gray", aspect="auto", vmin=0, vmax=1)
+            else:
+                ax.imshow(x, origin="lower", aspect="auto", cmap="magma" if f != "mfcc" else "coolwarm")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{f}\n{m} {x.shape[0]}x{x.shape[1]}", fontsize=8)
+    return fig
+
+
+def pick_clips(manifest, seed: int = 0, per_label: int = 1) -> dict:
+    """One (or ``per_label``) random 2-s fragment per label of a manifest, for galleries.
+
+    Returns
+    -------
+    dict
+        ``"<label> (<source>)"`` -> clip, shape (32000,) float32.
+    """
+    from idsd.audio import fit_length, fragments, load_audio
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label in ("real", "fake"):
+        rows = manifest[manifest["label"] == label]
+        for i in rng.permutation(len(rows))[:per_label]:
+            r = rows.iloc[int(i)]
+            frags = fragments(load_audio(r["path"]), pad=True)
+            out[f"{label} ({r.get('source', '')})"] = fit_length(frags[min(int(r["fragment"]), len(frags) - 1)])
+    return out

@@ -15,7 +15,6 @@ never a reproduction of that cell.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from idsd import paper_values as P
+from idsd.files import write_csv, write_text
 from idsd.paths import Outputs
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,6 @@ FLOAT_DIGITS = 4
 
 
 # =========================================================================== writing
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
 
 
 def to_markdown(df: pd.DataFrame, digits: int = FLOAT_DIGITS, index: bool = True) -> str:
@@ -53,13 +45,13 @@ def to_markdown(df: pd.DataFrame, digits: int = FLOAT_DIGITS, index: bool = True
     return shown.to_markdown(index=index, floatfmt=f".{digits}f", missingval="–")
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
 def escape_latex(text: str) -> str:
     """Escape LaTeX's special characters in plain text."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
 def to_latex(df: pd.DataFrame, caption: str | None = None, digits: int = FLOAT_DIGITS,
@@ -102,12 +94,10 @@ def write_table(df: pd.DataFrame, name: str, outputs: Outputs, caption: str | No
     base = Path(outputs.tables)
     paths = {"csv": base / f"{name}.csv", "md": base / f"{name}.md", "tex": base / f"{name}.tex"}
     base.mkdir(parents=True, exist_ok=True)
-    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
-    df.to_csv(tmp, index=index)
-    os.replace(tmp, paths["csv"])
+    write_csv(df, paths["csv"], index=index)
     md = to_markdown(df, digits, index)
-    _atomic_write(paths["md"], (f"{caption}\n\n" if caption else "") + md + "\n")
-    _atomic_write(paths["tex"], to_latex(df, caption, digits, index))
+    write_text(paths["md"], (f"{caption}\n\n" if caption else "") + md + "\n")
+    write_text(paths["tex"], to_latex(df, caption, digits, index))
     log.info("table %s -> %s", name, base)
     return paths
 
@@ -123,9 +113,7 @@ def write_cells(cells: pd.DataFrame, shown: pd.DataFrame, name: str, outputs: Ou
         ``{"csv": Path, "md": Path, "tex": Path}``.
     """
     paths = write_table(shown, name, outputs, caption, index=index)
-    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
-    cells.to_csv(tmp, index=False)
-    os.replace(tmp, paths["csv"])
+    write_csv(cells, paths["csv"], index=False)
     return paths
 
 
@@ -205,7 +193,7 @@ def in_domain_beside_paper(table: pd.DataFrame, mapping: Mapping[str, str]) -> p
     Parameters
     ----------
     table : DataFrame
-        :func:`idsd.evaluate.in_domain_table`: index our training corpora + ``"Total"``,
+        :func:`idsd.results.in_domain_table`: index our training corpora + ``"Total"``,
         columns features.
     mapping : dict
         Our corpus -> paper corpus (:func:`corpus_map`).
@@ -251,7 +239,7 @@ def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str |
     Parameters
     ----------
     lc : DataFrame
-        :func:`idsd.evaluate.run_learning_curve` output (``subset, n_subsets, n_train, feature,
+        :func:`idsd.learning_curve.run_learning_curve` output (``subset, n_subsets, n_train, feature,
         eer``).
     corpus : str
         Our learning-curve corpus.
@@ -289,7 +277,7 @@ def hardware_beside_paper(hw: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     hw : DataFrame
-        :func:`idsd.evaluate.hardware_table`.
+        :func:`idsd.results.hardware_table`.
 
     Returns
     -------
@@ -357,8 +345,10 @@ def results_markdown(sections: Sequence[tuple[str, str, pd.DataFrame | None]], t
 
 
 def write_results_markdown(text: str, outputs: Outputs, name: str = "results") -> Path:
-    """Write ``<outputs>/tables/<name>.md``."""
-    return _atomic_write(Path(outputs.tables) / f"{name}.md", text)
+    """Write ``<outputs>/tables/<name>.md`` (atomically)."""
+    path = Path(outputs.tables) / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text(path, text)
 
 
 # =========================================================================== notebook-level writers
@@ -404,7 +394,8 @@ def protocol_note(records: Sequence[Mapping], mode: str = "array") -> str:
              + ("" if batches == [BATCH_SIZES.get(mode)] else f" (paper: {BATCH_SIZES.get(mode)})"),
              "mixed_bfloat16" if bf16 == [True] else ("float32" if bf16 == [False] else "bf16 and float32 runs"),
              f"at most {'/'.join(map(str, caps))} epochs"]
-    rules = "the paper's EarlyStopping(loss, patience 5)"
+    patience = values(lambda r: (r.get("config") or {}).get("early_stopping_patience"))
+    rules = f"the paper's EarlyStopping(loss, patience {'/'.join(map(str, patience))})"
     with_dev = [d for d in dev if d[0]]
     if with_dev:
         rules += " and a dev plateau rule (the dev ROC AUC not improving for " + ", ".join(
@@ -417,9 +408,10 @@ def protocol_note(records: Sequence[Mapping], mode: str = "array") -> str:
 
 def scores_protocol_note(outputs: Outputs, scores: pd.DataFrame) -> str:
     """:func:`protocol_note` for the detectors behind ``scores`` (their input mode; baselines aside)."""
-    from idsd import evaluate, train
+    from idsd import scores as score_files
+    from idsd import train
 
-    modes = sorted(set(scores["mode"]) - {evaluate.BASELINE_MODE}) if "mode" in scores else []
+    modes = sorted(set(scores["mode"]) - {score_files.BASELINE_MODE}) if "mode" in scores else []
     records = train.load_run_records(outputs)
     return " ".join(n for n in (protocol_note(records, m) for m in modes) if n)
 
@@ -494,7 +486,7 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
     Parameters
     ----------
     scores : DataFrame
-        :func:`idsd.evaluate.collect_scores` of one mode and pooling, plus the baselines' rows
+        :func:`idsd.scores.collect_scores` of one mode and pooling, plus the baselines' rows
         (``mode == "baseline"``) when they were scored.
     study : idsd.study.Study
     outputs : Outputs
@@ -507,12 +499,12 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
         tables: ``in_domain_eer`` (point EERs, corpora x systems), ``in_domain_eer_cells``,
         ``in_domain_eer_vs_paper`` (numeric), ``in_domain_seed_spread``, ``in_domain_paired_tests``.
     """
-    from idsd import evaluate, evidence, plots
+    from idsd import evidence, plots, results
 
     nb = n_boot or evidence.N_BOOT
     corpora = [c for c in study.train_corpora if (scores["train_corpus"] == c).any()]
     primary = evidence.primary_seed(scores)
-    t1 = evaluate.in_domain_table(primary, corpora)
+    t1 = results.in_domain_table(primary, corpora)
     cells = shared_evidence(outputs, "in_domain_cells", primary, {"corpora": corpora, "n_boot": nb},
                             lambda: evidence.in_domain_cells(primary, corpora, nb))
     numeric, shown = in_domain_ci_beside_paper(cells, corpus_map(study))
@@ -557,11 +549,11 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
     baselines (fitted on the training corpus, scored on the other corpora) are rows of
     ``pairs``, ``by_feature`` and ``feature_x_eval``; ``by_eval_corpus`` pools the detector only.
     """
-    from idsd import evaluate, evidence, plots
+    from idsd import evidence, plots, results
 
     nb = n_boot or evidence.N_BOOT
     primary = evidence.primary_seed(scores)
-    x = evaluate.cross_dataset_tables(primary)
+    x = results.cross_dataset_tables(primary)
     c = shared_evidence(outputs, "cross_cells", primary, {"n_boot": nb}, lambda: evidence.cross_cells(primary, nb))
     files: list[Path] = []
     protocol = scores_protocol_note(outputs, scores)
@@ -599,11 +591,11 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
 def write_robustness(scores: pd.DataFrame, outputs: Outputs, train_corpus: str | None = None,
                      n_boot: int | None = None) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """Result 5: ``robustness_eer`` (feature x modification, with intervals) + heatmap. No paper values exist."""
-    from idsd import evaluate, evidence, plots
+    from idsd import evidence, plots, results
 
     nb = n_boot or evidence.N_BOOT
     primary = evidence.primary_seed(scores[~scores["feature"].isin(evidence.BASELINES)])
-    t = evaluate.robustness_table(primary, train_corpus)
+    t = results.robustness_table(primary, train_corpus)
     files: list[Path] = []
     tables = {"robustness_eer": t}
     if len(t) and train_corpus:
@@ -629,9 +621,9 @@ def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, 
     Parameters
     ----------
     lc : DataFrame
-        :func:`idsd.evaluate.run_learning_curve` (one row per feature and subset).
+        :func:`idsd.learning_curve.run_learning_curve` (one row per feature and subset).
     lc_scores : DataFrame, optional
-        :func:`idsd.evaluate.learning_curve_scores` (the trials behind ``lc``).
+        :func:`idsd.learning_curve.learning_curve_scores` (the trials behind ``lc``).
     """
     from idsd import evidence, plots
 
@@ -667,9 +659,9 @@ def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, 
 
 def write_hardware(outputs: Outputs, mode: str = "array") -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """Result 4: ``hardware``, ``hardware_vs_paper`` + the normalised bars beside the paper's."""
-    from idsd import evaluate, plots
+    from idsd import plots, results
 
-    hw = evaluate.hardware_table(outputs, mode)
+    hw = results.hardware_table(outputs, mode)
     files: list[Path] = []
     tables = {"hardware": hw}
     if len(hw):
@@ -691,13 +683,13 @@ def study_scores(outputs: Outputs, mode: str = "array", pooling: str | None = No
     -------
     (scores, pooling)
     """
-    from idsd import evaluate
+    from idsd import scores as score_files
 
-    all_scores = evaluate.collect_scores(outputs)
-    det = all_scores[all_scores["mode"] != evaluate.BASELINE_MODE]
-    pooling = evaluate.choose_pooling(pooling, det["pooling"].unique() if len(det) else [])
-    scores = evaluate.select(det, mode=mode, pooling=pooling)
-    base = all_scores[all_scores["mode"] == evaluate.BASELINE_MODE]
+    all_scores = score_files.collect_scores(outputs)
+    det = all_scores[all_scores["mode"] != score_files.BASELINE_MODE]
+    pooling = score_files.choose_pooling(pooling, det["pooling"].unique() if len(det) else [])
+    scores = score_files.select(det, mode=mode, pooling=pooling)
+    base = all_scores[all_scores["mode"] == score_files.BASELINE_MODE]
     return pd.concat([scores, base], ignore_index=True), pooling
 
 
@@ -714,7 +706,8 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
     -------
     (tables, files)
     """
-    from idsd import conclusions, evaluate, train
+    from idsd import conclusions, learning_curve, train
+    from idsd import scores as score_files
 
     scores, pooling = study_scores(outputs, mode, pooling)
     tables: dict[str, pd.DataFrame] = {}
@@ -723,12 +716,12 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
     note = _study_corpus_note(study)
     runs = train.runs_table([r for r in train.load_run_records(outputs) if r.get("mode") == mode])
     if len(runs):
-        sections.append(("0. Training runs", "How every run of the grid stopped (run records under "
-                         "`outputs/metrics/runs/`).\n\n" + conclusions.training(runs), None))
+        sections.append(("0. Training runs", "How every run of the grid stopped (the model records, "
+                         "`outputs/models/<corpus>/<mode>/<run>.record.json`).\n\n" + conclusions.training(runs), None))
 
     # the baselines are fitted wherever asked; the tables compare them on the detector's training corpora
-    trained = evaluate.trained_corpora(study, scores)
-    main = scores[(scores["eval_corpus"] != evaluate.MODIFIED) & scores["train_corpus"].isin(trained)]
+    trained = score_files.trained_corpora(study, scores)
+    main = scores[(scores["eval_corpus"] != score_files.MODIFIED) & scores["train_corpus"].isin(trained)]
     protocol = protocol_note(train.load_run_records(outputs), mode)
     note = " ".join(n for n in (note, grid_note(study, trained), protocol) if n)
     if len(main):
@@ -768,7 +761,7 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
     else:
         sections += [("1. In-domain EER", "", pd.DataFrame()), ("2. Cross-dataset EER", "", pd.DataFrame())]
 
-    lc_path = outputs.metrics / "learning_curve.csv"
+    lc_path = outputs.learning_curve_table
     if lc_path.is_file():
         lc = pd.read_csv(lc_path)
         corpus = str(lc["corpus"].iloc[0]) if len(lc) else (study.learning_curve_corpus or "")
@@ -776,7 +769,7 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
             pname = study.corpus(corpus).paper_name
         except KeyError:
             pname = ""
-        t, f = write_learning_curve(lc, corpus, pname, outputs, evaluate.learning_curve_scores(outputs, lc, mode),
+        t, f = write_learning_curve(lc, corpus, pname, outputs, learning_curve.learning_curve_scores(outputs, lc, mode),
                                     n_boot)
         tables.update(t)
         files += f

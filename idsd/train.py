@@ -24,18 +24,17 @@ Profiles (:data:`PROFILES`):
 ``quick``
     2 epochs, for smoke runs and CI.
 
-Data are fed batch by batch from the feature cache's memory map (``X`` (n, T, F) float16, ``y``
+Data are fed batch by batch from the feature cache's memory map (``X`` (n, n_bins, n_frames) float16, ``y``
 (n,) int8, 1 = real) through a :class:`keras.utils.PyDataset` that slices one batch and converts
 it to float32, so no per-sample Python generator runs and the whole set is never copied; it works
 on every Keras backend. Each run writes ``<name>.keras``, ``<name>.history.csv`` and
-``<name>.run.json`` side by side.
+``<name>.record.json`` side by side (:mod:`idsd.artifact`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import resource
@@ -48,7 +47,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from idsd.errors import IDSDError
+from idsd import __version__
+from idsd.artifact import record_path, records_under, sidecars, write_record
+from idsd.batches import ArrayBatches
+from idsd.errors import TrainingError
+from idsd.files import write_csv
 from idsd.model import build_model, pooling_settings, run_name
 
 log = logging.getLogger(__name__)
@@ -174,10 +177,6 @@ STOP_REASONS = {
 
 BATCH_SIZES = {"array": 128, "db": 128, "image": 32}
 """Upstream batch sizes per input mode (Pipeline B arrays: 128; Pipeline A images: 32)."""
-
-
-class TrainingError(IDSDError, ValueError):
-    """Training input that would give a wrong or meaningless model, or a diverged run."""
 
 
 @dataclass
@@ -324,14 +323,14 @@ def as_arrays(data, role: str = "train"):
     Parameters
     ----------
     data : FeatureSet or tuple or dict
-        Anything with ``X`` (n, T, F) and ``y`` (n,) attributes or keys, or a pair ``(X, y)``.
+        Anything with ``X`` (n, n_bins, n_frames) and ``y`` (n,) attributes or keys, or a pair ``(X, y)``.
         ``X`` may be a float16 memory map; it is not copied.
     role : str
         Used in error messages ("train", "dev", "eval").
 
     Returns
     -------
-    X : array-like, shape (n, T, F)
+    X : array-like, shape (n, n_bins, n_frames)
     y : np.ndarray, shape (n,), int8 (1 = real) or None when absent
     info : dict
         ``feature``, ``mode``, ``shape`` and ``key`` of the data's feature config when known.
@@ -354,7 +353,7 @@ def as_arrays(data, role: str = "train"):
     if X is None:
         raise TrainingError(f"{role} data has no features X")
     if getattr(X, "ndim", None) != 3:
-        raise TrainingError(f"{role} features must have shape (n, T, F), got {getattr(X, 'shape', type(X))}")
+        raise TrainingError(f"{role} features must have shape (n, n_bins, n_frames), got {getattr(X, 'shape', type(X))}")
     if y is not None:
         y = np.asarray(y).reshape(-1)
         if len(y) != len(X):
@@ -407,60 +406,6 @@ def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
     classes = np.array([0, 1])
     w = compute_class_weight("balanced", classes=classes, y=np.asarray(y))
     return {int(c): float(v) for c, v in zip(classes, w)}
-
-
-class ArrayBatches(keras.utils.PyDataset):
-    """Batches of a (possibly memory-mapped) feature array, converted to float32 per batch.
-
-    Parameters
-    ----------
-    X : array-like, shape (n, T, F)
-        Features (float16 memmap or array); one batch is read at a time.
-    y : np.ndarray, shape (n,), optional
-        Labels; None yields inputs only (prediction).
-    batch_size : int
-    shuffle : bool
-        Reshuffle the order every epoch (rows inside a batch are read in file order).
-    seed : int
-        Seed of the shuffling.
-    class_weight : dict, optional
-        ``{class: weight}``; yields ``(x, y, sample_weight)`` batches.
-    """
-
-    def __init__(self, X, y=None, batch_size: int = 128, shuffle: bool = False, seed: int = 0,
-                 class_weight: dict | None = None):
-        super().__init__(workers=1, use_multiprocessing=False)
-        self.X, self.y = X, y
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(X))
-        self.weights = None
-        if class_weight is not None and y is not None:
-            self.weights = np.array([class_weight[0], class_weight[1]], dtype=np.float32)
-        if shuffle:
-            self.rng.shuffle(self.order)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
-
-    def __getitem__(self, i: int):
-        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        if self.shuffle:
-            idx = np.sort(idx)  # sequential reads from the memory map; order within a batch is irrelevant
-            x = np.asarray(self.X[idx], dtype=np.float32)
-        else:
-            x = np.asarray(self.X[idx[0]:idx[-1] + 1], dtype=np.float32)
-        if self.y is None:
-            return (x,)
-        yb = self.y[idx].astype(np.float32).reshape(-1, 1)
-        if self.weights is not None:
-            return x, yb, self.weights[self.y[idx].astype(np.intp)]
-        return x, yb
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
 
 
 # ------------------------------------------------------------------------------------- callbacks
@@ -562,26 +507,6 @@ def _resolve_out(out_path, name: str) -> Path:
     return p / f"{name}.keras"
 
 
-def sidecars(model_path: str | os.PathLike) -> dict[str, Path]:
-    """``{"model", "history", "record"}`` paths of a run saved at ``model_path`` (``<name>.keras``)."""
-    p = Path(model_path)
-    stem = p.name[: -len(".keras")] if p.name.endswith(".keras") else p.name
-    return {"model": p.with_name(f"{stem}.keras"), "history": p.with_name(f"{stem}.history.csv"),
-            "record": p.with_name(f"{stem}.run.json")}
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
 def train_model(train, dev, config: TrainConfig | None = None, out_path: str | os.PathLike | None = None,
                 extra_record: dict | None = None, pool: ModelPool | None = None) -> dict:
     """Train the three-tower TCN on ``train``, monitoring ``dev``, and save the run.
@@ -589,7 +514,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     Parameters
     ----------
     train : FeatureSet or (X, y)
-        Training features ``X`` (n, T, F) (float16 memmap is fine) and labels ``y`` (n,) int8,
+        Training features ``X`` (n, n_bins, n_frames) (float16 memmap is fine) and labels ``y`` (n,) int8,
         1 = real, 0 = fake. Must hold both classes.
     dev : FeatureSet or (X, y) or None
         Validation data (the paper's monitoring split). None or empty: no validation;
@@ -608,7 +533,7 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
     Returns
     -------
     dict
-        The run record (also written to ``<name>.run.json``); ``record["model"]`` is the trained
+        The record (also written to ``<name>.record.json``); ``record["model"]`` is the trained
         ``keras.Model`` (not serialised).
 
     Raises
@@ -726,11 +651,13 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
 
     epochs_run = len(history)
     stop_reason, best_epoch = stopping_outcome(epochs_run, config.max_epochs, train_stop, dev_stop)
+    decision = dev_decision(model, Xdv, ydv)
     steady = monitor.epoch_train_s[1:] or monitor.epoch_train_s
     record = {
         "name": name,
         "feature": feature,
         "mode": mode,
+        "pooling": config.pooling,
         "input_shape": list(Xtr.shape[1:]),
         "feature_key": tr_info.get("key"),
         "overrides": tr_info.get("overrides", {}),
@@ -759,18 +686,46 @@ def train_model(train, dev, config: TrainConfig | None = None, out_path: str | o
         "process_peak_rss_mb": round(_peak_rss_mb(), 1),
         "final": {k: float(v[-1]) for k, v in hist.history.items()},
         "kept": {k: float(v[best_epoch - 1]) for k, v in hist.history.items()},
+        **decision,
+        "idsd_version": __version__,
+        "keras": keras.__version__,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(extra_record or {}),
     }
     if paths is not None:
         model.save(paths["model"])
         record["paths"] = {k: str(v) for k, v in paths.items()}
-        paths["record"].write_text(json.dumps(record, indent=2, default=_json_default))
+        write_record(paths["model"], record)
         log.info("saved %s (%d epochs, %.1f s, %.0f samples/s)", paths["model"], epochs_run, wall,
                  record["samples_per_s"] or 0)
     record["model"] = model
     record["history"] = history
     return record
+
+
+def dev_decision(model, Xdv, ydv) -> dict:
+    """The decision threshold a deployed detector uses: the EER threshold of the development split.
+
+    Scored with the weights that are saved (after ``restore_best_weights``), with
+    :func:`idsd.scoring.predict_scores`, so the record's threshold is the one notebook 04 derives
+    from the dev score files.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``threshold_source``, ``dev_eer``, ``dev_auc`` (all None without dev data or
+        with a one-class dev split).
+    """
+    from idsd import metrics
+    from idsd.scoring import predict_scores
+
+    none = {"threshold": None, "threshold_source": None, "dev_eer": None, "dev_auc": None}
+    if Xdv is None or ydv is None or len(np.unique(ydv)) < 2:
+        return none
+    bona, spoof = metrics.split_by_target(predict_scores(model, Xdv), ydv)
+    eer, thr = metrics.compute_eer(bona, spoof)
+    return {"threshold": float(thr), "threshold_source": "dev EER", "dev_eer": float(eer),
+            "dev_auc": float(metrics.roc_auc(bona, spoof))}
 
 
 def stopping_outcome(epochs_run: int, max_epochs: int, train_stop, dev_stop) -> tuple[str, int]:
@@ -801,71 +756,6 @@ def stopping_outcome(epochs_run: int, max_epochs: int, train_stop, dev_stop) -> 
     return ("cap" if epochs_run >= max_epochs else "train_loss"), kept
 
 
-# ------------------------------------------------------------------------------------ inference
-def load_model(path: str | os.PathLike):
-    """Load a saved detector without its optimizer (any backend's file, Keras safe mode).
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``.keras`` file.
-
-    Returns
-    -------
-    keras.Model
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such model file")
-    return keras.saving.load_model(p, compile=False, safe_mode=True)
-
-
-def read_record(model_path: str | os.PathLike) -> dict | None:
-    """The run record (``<name>.run.json``) saved next to a model, or None."""
-    rec = sidecars(model_path)["record"]
-    return json.loads(rec.read_text()) if rec.is_file() else None
-
-
-def check_input(model, X, what: str = "features") -> None:
-    """Raise :class:`TrainingError` when ``X`` (n, T, F) does not fit the model's input shape."""
-    want = tuple(int(s) for s in model.input_shape[1:])
-    have = tuple(int(s) for s in X.shape[1:])
-    if want != have:
-        raise TrainingError(f"the model {model.name!r} expects input {want} but the {what} have shape "
-                            f"{have}: the feature or input mode does not match the one it was trained on")
-
-
-def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
-    """Scores P(real) of a trained detector.
-
-    Parameters
-    ----------
-    model : keras.Model
-    X : array-like or FeatureSet, shape (n, T, F)
-        Features (float16 memmap fine; read one batch at a time).
-    batch_size : int
-
-    Returns
-    -------
-    np.ndarray, shape (n,), float64
-        Sigmoid output = P(real); higher = more bona fide.
-    """
-    if hasattr(X, "X"):
-        X = X.X
-    if getattr(X, "ndim", None) != 3:
-        raise TrainingError(f"features must have shape (n, T, F), got {getattr(X, 'shape', type(X))}")
-    check_input(model, X)
-    if len(X) == 0:
-        return np.zeros(0)
-    ds = ArrayBatches(X, None, batch_size)
-    out = model.predict(ds, verbose=0)
-    scores = np.asarray(out, dtype=np.float64).reshape(-1)
-    if not np.isfinite(scores).all():
-        raise TrainingError(f"{int((~np.isfinite(scores)).sum())} scores are NaN/inf: the model or the "
-                            "features are broken")
-    return scores
-
-
 # ------------------------------------------------------------------------------------------ grid
 RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "seed", "epochs", "max_epochs", "stop_reason",
                "best_epoch", "kept_val_auc", "n_train", "n_dev",
@@ -873,11 +763,6 @@ RUN_COLUMNS = ("train_corpus", "feature", "mode", "name", "seed", "epochs", "max
                "train_samples_per_s", "peak_rss_mb", "backend", "device", "model_path")
 """Columns of :func:`runs_table`: ``kept_val_auc`` is the dev AUC of the epoch whose weights were kept,
 ``loss`` ... ``val_accuracy`` are the last epoch's."""
-
-
-def model_path(outputs, train_corpus: str, mode: str, name: str) -> Path:
-    """``<outputs>/models/<train_corpus>/<mode>/<name>.keras`` (docs/architecture.md layout)."""
-    return Path(outputs.models) / train_corpus / mode / f"{name}.keras"
 
 
 def run_fingerprint(rows: pd.DataFrame, feature_key: str, config: TrainConfig) -> str:
@@ -910,18 +795,16 @@ def run_fingerprint(rows: pd.DataFrame, feature_key: str, config: TrainConfig) -
     return h.hexdigest()[:16]
 
 
-def _reusable_record(record_path: Path, fingerprint: str) -> dict | None:
-    """The run record at ``record_path`` when it and its model exist and match ``fingerprint``."""
-    if not record_path.is_file():
+def _reusable_record(model_file: Path, fingerprint: str) -> dict | None:
+    """The record of the model at ``model_file`` when both exist and the record matches ``fingerprint``."""
+    path = record_path(model_file)
+    if not path.is_file() or not model_file.is_file() or model_file.stat().st_size == 0:
         return None
     try:
-        record = json.loads(record_path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    model = Path((record.get("paths") or {}).get("model", ""))
-    if record.get("fingerprint") != fingerprint or not model.is_file() or model.stat().st_size == 0:
-        return None
-    return record
+    return record if record.get("fingerprint") == fingerprint else None
 
 
 def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "array",
@@ -932,8 +815,9 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     Parameters
     ----------
     outputs : idsd.paths.Outputs
-        Models go to ``outputs.models/<corpus>/<mode>/<run>.keras``, run records also to
-        ``outputs.metrics/runs/<corpus>__<mode>__<run>.json`` (+ ``runs.csv`` for all of them).
+        Models and their records go to :meth:`~idsd.paths.Outputs.model_file`
+        (``models/<corpus>/<mode>/<run>.keras`` + ``.record.json``); the table of every grid run to
+        :attr:`~idsd.paths.Outputs.runs_table`.
     study : idsd.study.Study
     train_corpora : list of str, optional
         Default: ``study.train_corpora``.
@@ -961,7 +845,7 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     DataFrame
         :func:`runs_table` of the grid's runs (trained now or reused).
     """
-    from idsd.cache import load_feature_set
+    from idsd.cache import corpus_features
     from idsd.features import FEATURES, FeatureConfig
     from idsd.progress import tqdm
 
@@ -971,38 +855,32 @@ def train_grid(outputs, study, train_corpora=None, features=None, mode: str = "a
     if unknown:
         raise ValueError(f"corpora {unknown} are not in the study ({study.eval_corpora})")
     features = list(features) if features else list(FEATURES)
-    runs_dir = Path(outputs.metrics) / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
     records = []
     seeds = [int(s) for s in seeds] if seeds else [int(config.seed)]
     pool = ModelPool() if reuse_models else None
     bar = tqdm(total=len(corpora) * len(features) * len(seeds), desc="training grid", disable=not progress)
     for corpus in corpora:
-        manifest = study.manifest(outputs, corpus)
-        rows = manifest[manifest["split"].isin(["train", "dev"])].reset_index(drop=True)
         for feature in features:
-            fs = load_feature_set(rows, FeatureConfig(feature, mode), outputs.cache, progress=progress)
-            records += _train_seeds(fs, corpus, feature, mode, config, seeds, outputs, runs_dir, retrain, bar,
-                                    pool)
+            fs = corpus_features(outputs, study, corpus, FeatureConfig(feature, mode), progress=progress)
+            fs = fs.subset(np.isin(fs.rows["split"].to_numpy(), ["train", "dev"]))
+            records += _train_seeds(fs, corpus, feature, mode, config, seeds, outputs, retrain, bar, pool)
     bar.close()
     table = runs_table(records)
-    everything = runs_table(load_run_records(outputs))
-    everything.to_csv(runs_dir / "runs.csv", index=False)
+    write_csv(runs_table(load_run_records(outputs)), outputs.runs_table)
     return table
 
 
 def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, seeds: Sequence[int], outputs,
-                 runs_dir: Path, retrain: bool, bar, pool: ModelPool | None = None) -> list[dict]:
+                 retrain: bool, bar, pool: ModelPool | None = None) -> list[dict]:
     """One grid cell: train (or reuse) one run per seed; returns their records."""
     records = []
     for seed in seeds:
         bar.set_postfix_str(f"{corpus} {feature} seed {seed}")
         cfg = replace(config, feature=feature, mode=mode, seed=seed)
         name = cfg.name(seed_suffix=True)
-        path = model_path(outputs, corpus, mode, name)
-        record_path = runs_dir / f"{corpus}__{mode}__{name}.json"
+        path = outputs.model_file(corpus, mode, name)
         fingerprint = run_fingerprint(fs.rows, fs.config.key(), cfg)
-        rec = None if retrain else _reusable_record(record_path, fingerprint)
+        rec = None if retrain else _reusable_record(path, fingerprint)
         if rec is not None:
             log.info("%s/%s: reusing %s (same data, features, protocol and code; retrain=True "
                      "trains it again)", corpus, name, path)
@@ -1012,9 +890,6 @@ def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, 
                               extra_record={"train_corpus": corpus, "fingerprint": fingerprint}, pool=pool)
             rec.pop("model")
             rec.pop("history")
-            tmp = record_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(rec, indent=2, default=_json_default))
-            os.replace(tmp, record_path)
             if pool is None:
                 keras.backend.clear_session()
         records.append(rec)
@@ -1023,9 +898,8 @@ def _train_seeds(fs, corpus: str, feature: str, mode: str, config: TrainConfig, 
 
 
 def load_run_records(outputs) -> list[dict]:
-    """Every run record in ``outputs.metrics/runs`` (sorted by file name)."""
-    runs_dir = Path(outputs.metrics) / "runs"
-    return [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
+    """The record of every model of the training grid (:func:`idsd.artifact.records_under`)."""
+    return records_under(outputs.models)
 
 
 def runs_table(records) -> pd.DataFrame:

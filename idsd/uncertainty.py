@@ -435,7 +435,7 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
     Parameters
     ----------
     frame : DataFrame
-        Score rows of several systems (e.g. :func:`idsd.evaluate.collect_scores` output, one mode
+        Score rows of several systems (e.g. :func:`idsd.scores.collect_scores` output, one mode
         and pooling), columns ``system_col``, ``trial_cols``, ``score``, ``target`` and the
         columns of ``cluster_by``.
     system_col : str
@@ -541,7 +541,7 @@ def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_co
     Parameters
     ----------
     scores : DataFrame
-        Score rows (e.g. :func:`idsd.evaluate.collect_scores` output, one mode and pooling).
+        Score rows (e.g. :func:`idsd.scores.collect_scores` output, one mode and pooling).
     by : sequence of str
         Grouping columns (those present); e.g. ``("train_corpus", "feature")`` over in-domain
         rows gives the cells of the in-domain table, ``("feature",)`` its pooled "Total" row

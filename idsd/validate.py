@@ -2,7 +2,7 @@
 
 Every entry point (``idsd manifest``, ``idsd features``, ``idsd detect``, ``idsd train`` /
 ``eval``, :func:`idsd.datasets.build_manifest`, :func:`idsd.cache.load_feature_set`, the model
-card, score file and study index readers) checks its input here: each field for type, range and
+record, score file and study index readers) checks its input here: each field for type, range and
 consistency. Every problem raises an :class:`idsd.errors.IDSDError` naming the file and the
 problem (:class:`~idsd.errors.AudioError` for audio, :class:`~idsd.errors.InputError` for the
 rest); the command line prints it as one line and exits non-zero.
@@ -31,12 +31,9 @@ import pandas as pd
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.errors import AudioError, InputError, MissingInputError, show_path
+from idsd.files import CSV_ENCODING, CSV_ERRORS  # re-exported: the manifests' CSV encoding lives there
 
 log = logging.getLogger(__name__)
-
-CSV_ENCODING = "utf-8"
-CSV_ERRORS = "surrogateescape"
-"""Manifest CSVs: UTF-8, with undecodable bytes of file names kept as they are (round trip)."""
 
 SPLITS = ("train", "dev", "eval")
 LABELS = ("real", "fake")
@@ -335,23 +332,6 @@ def read_manifest(path: str | os.PathLike, required: Sequence[str] = ("path", "f
     return check_manifest(df, p, required)
 
 
-def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> str:
-    """Write a CSV to a temporary file beside ``path``, then move it into place.
-
-    File names with any bytes round-trip (:data:`CSV_ERRORS`); a failure leaves no partial file.
-    """
-    path = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        df.to_csv(tmp, index=False, encoding=CSV_ENCODING, errors=CSV_ERRORS, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 # --------------------------------------------------------------------------- JSON documents
 
 
@@ -373,8 +353,8 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> object:
         raise InputError(p, f"unreadable {what}: {exc}") from None
 
 
-def _number(card: Mapping, key: str, source: str, lo: float, hi: float) -> float | None:
-    v = card.get(key)
+def _number(record: Mapping, key: str, source: str, lo: float, hi: float) -> float | None:
+    v = record.get(key)
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -386,13 +366,13 @@ def _number(card: Mapping, key: str, source: str, lo: float, hi: float) -> float
     return float(v)
 
 
-def check_model_card(card: object, source: str | os.PathLike = "<model card>") -> dict:
-    """Validate a model card (``idsd.detect``): feature, mode, threshold, dev_eer, overrides, shape.
+def check_model_record(record: object, source: str | os.PathLike = "<model record>") -> dict:
+    """Validate a model record (``idsd.detect``): feature, mode, threshold, dev_eer, overrides, shape.
 
     Returns
     -------
     dict
-        The card, ``threshold``/``dev_eer`` as float or None, ``mode`` defaulted to ``array``.
+        The record, ``threshold``/``dev_eer`` as float or None, ``mode`` defaulted to ``array``.
 
     Raises
     ------
@@ -401,35 +381,35 @@ def check_model_card(card: object, source: str | os.PathLike = "<model card>") -
     from idsd.features import FEATURES, MODES
 
     source = os.fspath(source)
-    if not isinstance(card, dict):
-        raise InputError(source, f"model card must be a JSON object, got {type(card).__name__}")
-    card = dict(card)
-    feature = card.get("feature")
+    if not isinstance(record, dict):
+        raise InputError(source, f"model record must be a JSON object, got {type(record).__name__}")
+    record = dict(record)
+    feature = record.get("feature")
     if not isinstance(feature, str):
-        raise InputError(source, "model card without a 'feature' field")
+        raise InputError(source, "model record without a 'feature' field")
     if feature not in FEATURES:
         raise InputError(source, f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
-    mode = card.get("mode", "array")
+    mode = record.get("mode", "array")
     if mode is None:
         mode = "array"
     if mode not in MODES:
         raise InputError(source, f"unknown mode {mode!r} (one of {', '.join(MODES)})")
-    card["mode"] = mode
-    card["threshold"] = _number(card, "threshold", source, 0.0, 1.0)
-    card["dev_eer"] = _number(card, "dev_eer", source, 0.0, 1.0)
-    ov = card.get("overrides") or {}
+    record["mode"] = mode
+    record["threshold"] = _number(record, "threshold", source, 0.0, 1.0)
+    record["dev_eer"] = _number(record, "dev_eer", source, 0.0, 1.0)
+    ov = record.get("overrides") or {}
     if not isinstance(ov, dict) or not all(isinstance(k, str) for k in ov):
         raise InputError(source, f"overrides must be an object of named parameters, got {ov!r}")
-    card["overrides"] = ov
-    shape = card.get("input_shape")
+    record["overrides"] = ov
+    shape = record.get("input_shape")
     if shape is not None and (not isinstance(shape, list) or len(shape) != 2
                               or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
                                          for n in shape)):
         raise InputError(source, f"input_shape must be two positive integers, got {shape!r}")
-    src = card.get("threshold_source")
+    src = record.get("threshold_source")
     if src is not None and not isinstance(src, str):
         raise InputError(source, f"threshold_source must be text, got {src!r}")
-    return card
+    return record
 
 
 # --------------------------------------------------------------------------- score files
@@ -455,7 +435,7 @@ def read_score_file(path: str | os.PathLike) -> pd.DataFrame | np.ndarray:
     """Read and validate a score file.
 
     ``*.txt``: the upstream per-class format, one score per line -> numpy array (n,).
-    ``*.csv``: a score frame (:func:`idsd.evaluate.read_scores`) -> DataFrame, with its manifest
+    ``*.csv``: a score frame (:func:`idsd.scores.read_scores`) -> DataFrame, with its manifest
     columns checked (:func:`check_manifest`) and ``score`` in [0, 1].
 
     Raises
@@ -475,7 +455,7 @@ def read_score_file(path: str | os.PathLike) -> pd.DataFrame | np.ndarray:
                          encoding_errors=CSV_ERRORS)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(p, f"not a readable score CSV ({str(exc).strip().splitlines()[0]})") from None
-    from idsd.evaluate import SCORE_COLUMNS
+    from idsd.scores import SCORE_COLUMNS
 
     missing = [c for c in SCORE_COLUMNS if c not in df]
     if missing:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from idsd.audio import fit_length, fragments, load_audio, n_fragments
+from idsd.audio import (
+    AUDIO_EXTENSIONS,
+    fit_length,
+    fragments,
+    is_audio_name,
+    iter_audio_files,
+    load_audio,
+    n_fragments,
+)
 from idsd.errors import AudioError
 
 
@@ -59,3 +67,26 @@ def test_fit_length_warns():
         assert fit_length(np.ones(10)).shape == (32000,)
     with pytest.warns(UserWarning, match="cropped"):
         assert fit_length(np.ones(40000)).shape == (32000,)
+
+
+def test_iter_audio_files_order_filter_and_reasons(tmp_path):
+    """The one folder walker: each folder's files by name, then its subfolders by name; hidden entries,
+    symlinked folders and other extensions are not taken and each is listed with its reason."""
+    import os
+
+    root = tmp_path / "in"
+    for rel in ("b.wav", "A.FLAC", "z/x.mp3", "a/y.ogg", "a/deep/w.wav", "notes.txt", ".hidden.wav", ".git/h.wav"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    os.symlink(root / "a", root / "link")
+    rejected = []
+    got = [os.path.relpath(p, root) for p in iter_audio_files(root, rejected)]
+    assert got == ["A.FLAC", "b.wav", "a/y.ogg", "a/deep/w.wav", "z/x.mp3"]
+    assert {os.path.relpath(p, root): r for p, r in rejected} == {
+        ".git": "hidden folder (not walked)", "link": "symlink to a folder (not followed)",
+        ".hidden.wav": "hidden file", "notes.txt": "not an audio file name"}
+    wav_only = list(iter_audio_files(root, extensions={".wav"}, reason="not a .wav"))
+    assert [os.path.relpath(p, root) for p in wav_only] == ["b.wav", "a/deep/w.wav"]
+    assert is_audio_name("X.M4A") and not is_audio_name("x.txt") and not is_audio_name("wav")
+    assert all(e == e.lower() and e.startswith(".") for e in AUDIO_EXTENSIONS)
+

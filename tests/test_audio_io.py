@@ -38,4 +38,18 @@ def test_write_audio_roundtrip_and_clipping(tmp_path, tone):
     y = load_audio(p)
     assert len(y) == 32002 and np.max(np.abs(y)) <= 1.0
     assert np.max(np.abs(y[:32000] - tone)) < 1e-3
-    assert not list((tmp_path / "sub").glob("*.part*"))
+    assert [f.name for f in (tmp_path / "sub").iterdir()] == ["o.wav"]  # no temporary file left
+
+
+def test_write_audio_keeps_the_format_of_the_name_and_is_atomic(tmp_path, tone):
+    """The temporary name hides the extension, yet the file has the format its name says; a write that
+    fails leaves the previous file as it was and no temporary file."""
+    import soundfile as sf
+
+    p = write_audio(tmp_path / "o.flac", tone)
+    assert sf.info(p).format == "FLAC" and np.max(np.abs(load_audio(p) - tone)) < 1e-3
+    before = (tmp_path / "o.flac").read_bytes()
+    with pytest.raises(ValueError, match="subtype"):
+        write_audio(tmp_path / "o.flac", tone, subtype="NO_SUCH_SUBTYPE")
+    assert (tmp_path / "o.flac").read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["o.flac"]

@@ -101,7 +101,8 @@ def test_bands_lr_matches_the_shortcut_audit(tmp_path, write_clip):
 
 
 def test_baseline_scores_on_a_tiny_manifest(tmp_path, write_clip):
-    from idsd.evaluate import KEY_COLUMNS, SCORE_COLUMNS, in_domain_table
+    from idsd.results import in_domain_table
+    from idsd.scores import KEY_COLUMNS, SCORE_COLUMNS
 
     man = _manifest(tmp_path, write_clip, datasets=("toy", "other"))
     bad = man.iloc[[0]].assign(path=str(tmp_path / "missing.wav"), split="eval")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,8 +43,10 @@ def trained(tmp_path_factory):
 def test_train_writes_model_history_record(trained):
     model = trained["model"]
     assert model.is_file()
-    rec = json.loads(model.with_name("mfcc_avg_10.run.json").read_text())
+    rec = json.loads(model.with_name("mfcc_avg_10.record.json").read_text())
+    assert rec["format"] == "idsd-model/1" and not model.with_name("mfcc_avg_10.run.json").exists()
     assert rec["feature"] == "mfcc" and rec["mode"] == "array" and rec["train_corpus"] == "toy"
+    assert 0 <= rec["threshold"] <= 1 and rec["threshold_source"] == "dev EER" and 0 <= rec["dev_eer"] <= 1
     assert rec["n_train"] == 48 and rec["n_dev"] == 12 and rec["epochs"] == 3
     assert (trained["out"] / "cache" / "features").is_dir()
     assert len(pd.read_csv(model.with_name("mfcc_avg_10.history.csv"))) == 3
@@ -56,16 +57,20 @@ def test_eval_writes_score_files_and_summary(trained, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "mfcc_avg_10" in out and "EER" in out
-    folder = trained["out"] / "scores" / "toy" / "toy" / "array"
-    gen = (folder / "mfcc_avg_10-genuine.txt").read_text().splitlines()
-    spf = (folder / "mfcc_avg_10-spoof.txt").read_text().splitlines()
-    assert len(gen) == len(spf) == 10
-    assert all(len(s) == 6 and s.startswith(("0.", "1.")) for s in gen + spf)  # %1.4f
+    from idsd.paths import Outputs
+    from idsd.scores import collect_scores
+
+    # the study's score-file schema and place: the reports read it like the notebooks' files
+    frame = collect_scores(Outputs(trained["out"]))
+    assert set(frame["run"]) == {"mfcc_avg_10"} and set(frame["eval_corpus"]) == {"toy"} and len(frame) == 20
+    gen = frame.loc[frame["target"] == 1, "score"].to_numpy()
+    spf = frame.loc[frame["target"] == 0, "score"].to_numpy()
+    assert not list((trained["out"] / "scores").rglob("*.txt"))
     summary = pd.read_csv(trained["out"] / "metrics" / "eval_result_toy_avg_10.csv")
     assert list(summary["model"]) == ["mfcc_avg_10"]
     row = summary.iloc[0]
     assert row.genuine_accept + row.genuine_reject == 10 and row.deepfake_accept + row.deepfake_reject == 10
-    g, f = np.array(gen, float), np.array(spf, float)
+    g, f = gen, spf
     assert row.genuine_accept == int((g > 0.5).sum()) and row.deepfake_accept == int((f > 0.5).sum())
     assert row.eer < 0.3, f"EER {row.eer:.2f} on the toy corpus"  # the toy classes are easy
 
@@ -74,7 +79,11 @@ def test_eval_flat_scores_folder_and_missing_suffix(trained, tmp_path, capsys):
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_avg_10", "--outputs", str(trained["out"]),
                "--features", "mfcc", "--scores", str(tmp_path / "s")])
     assert rc == 0
-    assert (tmp_path / "s" / "mfcc_avg_10-genuine.txt").is_file()
+    gen = (tmp_path / "s" / "mfcc_avg_10-genuine.txt").read_text().splitlines()
+    spf = (tmp_path / "s" / "mfcc_avg_10-spoof.txt").read_text().splitlines()
+    assert len(gen) == len(spf) == 10
+    assert all(len(s) == 6 and s.startswith(("0.", "1.")) for s in gen + spf)  # upstream %1.4f
+    assert (tmp_path / "s" / "mfcc_avg_10.csv").is_file()
     assert (tmp_path / "s" / "eval_result_avg_10.txt").is_file()
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_max_2", "--outputs", str(trained["out"])])
     assert rc == 1
@@ -86,13 +95,13 @@ def test_eval_feature_mismatch_is_an_error(trained, tmp_path, capsys):
     models.mkdir()
     # a mfcc model renamed as chroma, with its run record: the record says mfcc
     shutil.copy(trained["model"], models / "chroma_avg_10.keras")
-    shutil.copy(trained["model"].with_name("mfcc_avg_10.run.json"), models / "chroma_avg_10.run.json")
+    shutil.copy(trained["model"].with_name("mfcc_avg_10.record.json"), models / "chroma_avg_10.record.json")
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_avg_10", "--outputs", str(trained["out"]),
                "--models", str(models)])
     assert rc == 2
     assert "trained on feature 'mfcc'" in capsys.readouterr().err
     # without the record, the input shape (40, 63) vs chroma (12, 126) gives the error
-    (models / "chroma_avg_10.run.json").unlink()
+    (models / "chroma_avg_10.record.json").unlink()
     rc = main(["eval", "-i", str(trained["manifest"]), "-m", "_avg_10", "--outputs", str(trained["out"]),
                "--models", str(models), "--features", "chroma"])
     assert rc == 2

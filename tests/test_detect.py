@@ -11,21 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from idsd.artifact import ModelRecordError, read_record, record_path, write_record
 from idsd.detect import (
     DEFAULT_THRESHOLD,
     DetectionResult,
     DetectorConfigError,
     ModelNotFoundError,
     _windows,
-    card_path,
     collect_audio_files,
     decide,
     default_model_dir,
-    export_default_model,
     find_model,
-    read_model_card,
     windows_frame,
-    write_model_card,
 )
 from idsd.errors import AudioError
 from idsd.paths import Outputs
@@ -59,22 +56,25 @@ def _run(argv):
 # --------------------------------------------------------------------------- no model needed
 
 
-def test_model_card_round_trip(tmp_path):
+def test_model_record_round_trip(tmp_path):
     model = tmp_path / "mfcc_avg_10.keras"
-    out = write_model_card(model, feature="mfcc", mode="array", pooling="avg", train_corpus="mini-for",
-                           threshold=np.float64(0.42), dev_eer=0.031, input_shape=(40, 63), seed=0)
-    assert out == card_path(model) == tmp_path / "mfcc_avg_10.card.json"
-    card = read_model_card(model)
-    assert card["feature"] == "mfcc" and card["mode"] == "array" and card["train_corpus"] == "mini-for"
-    assert card["threshold"] == pytest.approx(0.42) and card["threshold_source"] == "dev EER"
-    assert card["input_shape"] == [40, 63] and card["seed"] == 0 and card["idsd_version"]
-    assert "P(real)" in card["score"] and card["created"].endswith("+00:00")
-    assert read_model_card(tmp_path / "other.keras") is None
-    with pytest.raises(DetectorConfigError, match="finite"):
-        write_model_card(model, feature="mfcc", threshold=float("nan"))
-    card_path(model).write_text("{not json", encoding="utf-8")
-    with pytest.raises(DetectorConfigError, match="unreadable model card"):
-        read_model_card(model)
+    out = write_record(model, {"feature": "mfcc", "mode": "array", "pooling": "avg", "train_corpus": "mini-for",
+                               "threshold": np.float64(0.42), "threshold_source": "dev EER", "dev_eer": 0.031,
+                               "input_shape": (40, 63), "config": {"seed": 0}, "final": {"val_loss": float("nan")},
+                               "model": object()})
+    assert out == record_path(model) == tmp_path / "mfcc_avg_10.record.json"
+    rec = read_record(model)
+    assert rec["format"] == "idsd-model/1" and rec["feature"] == "mfcc" and rec["train_corpus"] == "mini-for"
+    assert rec["threshold"] == pytest.approx(0.42) and rec["input_shape"] == [40, 63]
+    assert rec["final"]["val_loss"] is None and "model" not in rec  # strict JSON, no in-memory objects
+    assert "P(real)" in rec["score"]
+    assert read_record(tmp_path / "other.keras") is None
+    write_record(model, {"feature": "mfcc", "threshold": 1.5})
+    with pytest.raises(ModelRecordError, match="threshold 1.5 outside"):
+        read_record(model)
+    record_path(model).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelRecordError, match="unreadable model record"):
+        read_record(model)
 
 
 def test_find_model_default_folder_and_hint(tmp_path):
@@ -145,7 +145,7 @@ def test_cli_without_model_exits_2_with_hint(tmp_path, write_clip, capsys):
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    """An untrained (seeded) mfcc detector, input (40, 63), saved as .keras with a card."""
+    """An untrained (seeded) mfcc detector, input (40, 63), saved as .keras with its record."""
     import keras
 
     from idsd.model import build_model
@@ -153,8 +153,8 @@ def model_path(tmp_path_factory):
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("models") / "mfcc_avg_10.keras"
     build_model((40, 63), pooling="avg").save(path)
-    write_model_card(path, feature="mfcc", mode="array", pooling="avg", train_corpus="toy",
-                     threshold=0.3, dev_eer=0.1, input_shape=(40, 63))
+    write_record(path, {"feature": "mfcc", "mode": "array", "pooling": "avg", "train_corpus": "toy",
+                        "threshold": 0.3, "threshold_source": "dev EER", "dev_eer": 0.1, "input_shape": [40, 63]})
     return path
 
 
@@ -185,7 +185,7 @@ def test_detect_files_odd_inputs(model_path, odd_files):
     from idsd.audio import fragments, load_audio
     from idsd.detect import Detector
     from idsd.features import extract_batch
-    from idsd.train import predict_scores
+    from idsd.scoring import predict_scores
 
     folder, f = odd_files
     detector = Detector.load(model_path, batch_size=3)
@@ -228,7 +228,7 @@ def test_detect_files_odd_inputs(model_path, odd_files):
     assert text.count(str(f["stereo"])) == 4 and "Not scored:" in text and "empty file" in text
 
 
-def test_threshold_and_card_resolution(model_path, tmp_path, write_clip):
+def test_threshold_and_record_resolution(model_path, tmp_path, write_clip):
     from idsd.detect import Detector, detect_files
 
     clip = write_clip(tmp_path / "a.wav", _signal(2.5))
@@ -237,7 +237,7 @@ def test_threshold_and_card_resolution(model_path, tmp_path, write_clip):
     with pytest.raises(DetectorConfigError, match="trained on feature 'mfcc'"):
         Detector.load(model_path, feature="mel")
 
-    bare = tmp_path / "m" / "mfcc_avg_10.keras"  # no card: feature from the name, threshold 0.5
+    bare = tmp_path / "m" / "mfcc_avg_10.keras"  # no record: feature from the name, threshold 0.5
     bare.parent.mkdir()
     shutil.copy(model_path, bare)
     det = Detector.load(bare)
@@ -290,7 +290,7 @@ def test_cli_default_model_from_outputs(model_path, tmp_path, write_clip, capsys
     d = default_model_dir(out)
     d.mkdir(parents=True)
     shutil.copy(model_path, d / model_path.name)
-    shutil.copy(card_path(model_path), card_path(d / model_path.name))
+    shutil.copy(record_path(model_path), record_path(d / model_path.name))
     clip = write_clip(tmp_path / "x.wav", _signal(4.0))
     assert _run([clip, "--outputs", out.base, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -298,26 +298,33 @@ def test_cli_default_model_from_outputs(model_path, tmp_path, write_clip, capsys
     assert doc["files"][0]["windows"] == 2
 
 
-def test_export_default_model_picks_best_generaliser(tmp_path):
+def test_install_detector_picks_best_generaliser(tmp_path):
+    from idsd.study import install_detector
+
     out = Outputs(tmp_path / "out").make()
     models, rows = [], []
     for corpus in ("a", "b"):
         for feature in ("mel", "mfcc"):
-            path = out.models / corpus / "array" / f"{feature}_avg_10.keras"
+            path = out.model_file(corpus, "array", f"{feature}_avg_10")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(f"{corpus}-{feature}".encode())
+            write_record(path, {"feature": feature, "mode": "array", "train_corpus": corpus,
+                                "threshold": 0.42 if (corpus, feature) == ("a", "mfcc") else 0.9})
             models.append(dict(train_corpus=corpus, mode="array", run=f"{feature}_avg_10", feature=feature,
                                pooling="avg", path=str(path)))
             for ev in ("a", "b"):
                 # b/mel is best in-domain (0.0) but a/mfcc has the lowest mean over both corpora
                 eer = {("a", "mfcc"): 0.1, ("b", "mel"): 0.0 if ev == "b" else 0.5}.get((corpus, feature), 0.3)
                 rows.append(dict(train_corpus=corpus, eval_corpus=ev, run=f"{feature}_avg_10", feature=feature,
-                                 eer=eer, dev_threshold=0.42 if ev == corpus else 0.9))
+                                 eer=eer))
     old = default_model_dir(out) / "stale_avg_10.keras"
     old.parent.mkdir(parents=True)
     old.write_bytes(b"old")
-    dest = export_default_model(out, pd.DataFrame(rows), pd.DataFrame(models))
+    dest = install_detector(out, pd.DataFrame(rows), pd.DataFrame(models))
     assert dest.read_bytes() == b"a-mfcc" and not old.exists()
-    card = read_model_card(dest)
-    assert card["feature"] == "mfcc" and card["train_corpus"] == "a" and card["threshold"] == pytest.approx(0.42)
+    rec = read_record(dest)
+    assert rec["feature"] == "mfcc" and rec["train_corpus"] == "a" and rec["threshold"] == pytest.approx(0.42)
+    assert rec["evaluation"]["mean_eer_all_corpora"] == pytest.approx(0.1)
+    assert rec["evaluation"]["eer_per_corpus"] == {"a": 0.1, "b": 0.1}
+    assert rec["source_model"].endswith("a/array/mfcc_avg_10.keras")
     assert find_model(None, out) == dest

@@ -373,8 +373,8 @@ def test_manifest_input_outcome(case, content, outcome, audio_dir, tmp_path, cap
         assert f": {reason}" in cap.out
 
 
-# =========================================================================== model cards
-# (entry: idsd.detect.read_model_card, used by idsd detect)
+# =========================================================================== model records
+# (entry: idsd.artifact.read_record, used by idsd detect and idsd eval)
 
 CARD_CASES = [
     ("threshold NaN (JSON NaN literal)", '{"feature": "mfcc", "threshold": NaN}', "refused: non-finite number NaN"),
@@ -385,23 +385,23 @@ CARD_CASES = [
     ("dev_eer -0.1", '{"feature": "mfcc", "dev_eer": -0.1}', "refused: dev_eer -0.1 outside [0, 1]"),
     ("unknown feature", '{"feature": "wav2vec"}', "refused: unknown feature 'wav2vec'"),
     ("unknown mode", '{"feature": "mfcc", "mode": "video"}', "refused: unknown mode 'video'"),
-    ("no feature", '{"mode": "array"}', "refused: model card without a 'feature' field"),
-    ("a JSON list", '["mfcc"]', "refused: model card must be a JSON object"),
-    ("not JSON", "{feature: mfcc", "refused: unreadable model card: not valid JSON"),
-    ("binary", b"\x00\xff\x00\xfe", "refused: unreadable model card: not UTF-8 text"),
+    ("no feature", '{"mode": "array"}', "refused: model record without a 'feature' field"),
+    ("a JSON list", '["mfcc"]', "refused: model record must be a JSON object"),
+    ("not JSON", "{feature: mfcc", "refused: unreadable model record: not valid JSON"),
+    ("binary", b"\x00\xff\x00\xfe", "refused: unreadable model record: not UTF-8 text"),
     ("overrides a list", '{"feature": "mfcc", "overrides": [1, 2]}', "refused: overrides must be an object"),
     ("input_shape [0, -1]", '{"feature": "mfcc", "input_shape": [0, -1]}', "refused: input_shape must be two positive"),
-    ("card is a folder", "DIR", "refused: is a folder, not a file"),
-    ("valid card", '{"feature": "mfcc", "mode": "array", "threshold": 0.25}', "kept (threshold 0.25)"),
+    ("record is a folder", "DIR", "refused: is a folder, not a file"),
+    ("valid record", '{"feature": "mfcc", "mode": "array", "threshold": 0.25}', "kept (threshold 0.25)"),
 ]
 
 
 @pytest.mark.parametrize("case,content,outcome", CARD_CASES, ids=[c[0] for c in CARD_CASES])
-def test_model_card_outcome(case, content, outcome, tmp_path):
-    from idsd.detect import DetectorConfigError, card_path, read_model_card
+def test_model_record_outcome(case, content, outcome, tmp_path):
+    from idsd.artifact import ModelRecordError, read_record, record_path
 
     model = tmp_path / "mfcc_avg_10.keras"
-    cp = card_path(model)
+    cp = record_path(model)
     if content == "DIR":
         cp.mkdir()
     elif isinstance(content, bytes):
@@ -409,18 +409,18 @@ def test_model_card_outcome(case, content, outcome, tmp_path):
     else:
         cp.write_text(content)
     if outcome.startswith("kept"):
-        assert read_model_card(model)["threshold"] == 0.25
+        assert read_record(model)["threshold"] == 0.25
     else:
-        with pytest.raises(DetectorConfigError) as err:
-            read_model_card(model)
+        with pytest.raises(ModelRecordError) as err:
+            read_record(model)
         assert outcome.removeprefix("refused: ") in str(err.value) and "\n" not in str(err.value)
 
 
-def test_detect_json_with_nan_card_is_one_line(tmp_path, capsys):
-    """The reported crash: a NaN threshold in the card -> exit 2, one line, no traceback."""
+def test_detect_json_with_nan_record_is_one_line(tmp_path, capsys):
+    """The reported crash: a NaN threshold in the record -> exit 2, one line, no traceback."""
     model = tmp_path / "mfcc_avg_10.keras"
     model.write_bytes(b"not a model")
-    model.with_name("mfcc_avg_10.card.json").write_text('{"feature": "mfcc", "threshold": NaN}')
+    model.with_name("mfcc_avg_10.record.json").write_text('{"feature": "mfcc", "threshold": NaN}')
     clip = wav(tmp_path / "a.wav", tone(2.0))
     assert main(["detect", "--json", "--model", str(model), str(clip)]) == 2
     err = capsys.readouterr().err
@@ -446,7 +446,7 @@ SCORE_CASES = [
 
 @pytest.mark.parametrize("case,content,outcome", SCORE_CASES, ids=[c[0] for c in SCORE_CASES])
 def test_score_file_outcome(case, content, outcome, tmp_path):
-    from idsd.evaluate import SCORE_COLUMNS
+    from idsd.scores import SCORE_COLUMNS
     from idsd.validate import read_score_file
 
     path = tmp_path / ("s.csv" if case.startswith("csv") else "s.txt")
@@ -882,7 +882,7 @@ GROUPS = [
     ("Manifests", "`idsd features MANIFEST` (the same reader, `idsd.validate.read_manifest`, serves "
      "`idsd train -i` / `idsd eval -i` and `idsd.cache.load_feature_set`)",
      [(c, "", o) for c, _, o in MANIFEST_CASES]),
-    ("Model cards", "`idsd.detect.read_model_card` (used by `idsd detect`)", [(c, "", o) for c, _, o in CARD_CASES]),
+    ("Model records", "`idsd.artifact.read_record` (used by `idsd detect` and `idsd eval`)", [(c, "", o) for c, _, o in CARD_CASES]),
     ("Score files", "`idsd.validate.read_score_file` (upstream per-class `.txt`, score-frame `.csv`)",
      [(c, "", o) for c, _, o in SCORE_CASES]),
     ("Study index", "`idsd.validate.read_study` (`<outputs>/manifests/study.json`)",
@@ -894,7 +894,7 @@ GROUPS = [
 EXTRA = [
     "`idsd manifest` over a folder with a non-UTF-8 file name: exit 0, full `m.csv` and `rejected.csv`, the "
     "name reads back byte for byte (`test_non_utf8_folder_manifest_subprocess`).",
-    "`idsd detect --json` with a model card whose threshold is `NaN`: exit 2, one line, no traceback.",
+    "`idsd detect --json` with a model record whose threshold is `NaN`: exit 2, one line, no traceback.",
     "A relative `pipe:evil.m4a` is decoded from the file, not from ffmpeg's stdin (`-i file:/abs/path`, "
     "stdin closed).",
     "`--` before paths: `idsd detect -- -rf.wav`; a bare `-rf.wav` is refused with a hint to use `--`.",

@@ -61,3 +61,19 @@ def test_loader_grayscale_and_resize():
     m = I.to_model_input(rgba)
     assert m.shape == (640, 480)
     assert np.isclose(m[0, 0], 76 / 255) and np.isclose(m[-1, -1], 1.0)
+
+
+def test_images_does_not_import_features():
+    """The layering has no cycle: idsd.images needs idsd.feature_params only, idsd.features uses images."""
+    import subprocess
+    import sys
+
+    code = ("import sys, idsd.images, idsd.paper_values; "
+            "assert 'idsd.features' not in sys.modules, sorted(m for m in sys.modules if m.startswith('idsd'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from idsd import feature_params, paper_values
+
+    assert F.FEATURES is feature_params.FEATURES is paper_values.FEATURES
+    assert F.IMAGE_SHAPE is I.IMAGE_SHAPE is feature_params.IMAGE_SHAPE
+

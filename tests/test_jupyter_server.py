@@ -21,6 +21,7 @@ import pytest
 import websocket
 
 from idsd.paths import NOTEBOOKS, ROOT
+from idsd.stage import load_config, notebook_parameters
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -114,7 +115,11 @@ def test_server_lists_notebooks_and_runs_one_in_quick_mode(server, tmp_path):
                 continue
             _execute(ws, cell.source)
             if "parameters" in cell.metadata.get("tags", []):
-                _execute(ws, f"quick = True\noutputs_dir = {str(outputs_dir)!r}")
+                # what papermill injects with configs/quick.yaml (the notebook's own keys)
+                quick = {k: v for k, v in load_config(ROOT / "configs" / "quick.yaml").items()
+                         if k in notebook_parameters(NOTEBOOKS / expected[0])}
+                _execute(ws, "".join(f"{k} = {v!r}\n" for k, v in quick.items())
+                         + f"outputs_dir = {str(outputs_dir)!r}")
         assert any(outputs_dir.rglob("*")), "the notebook wrote nothing under outputs_dir"
     finally:
         ws.close()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
-import keras  # noqa: E402
+import keras
 import numpy as np
 import pytest
 from conftest import requires
 
-from idsd.model import (  # noqa: E402
+from idsd.model import (
     PAPER_INPUT_SHAPES,
     REFERENCE_PARAMS,
     build_model,
@@ -18,20 +18,38 @@ from idsd.model import (  # noqa: E402
     tcn_tower,
 )
 
+# Parameter counts of the reference implementation (keras-tcn 3.5.7 on TF 2.21) for each upstream
+# input: the specification build_model must meet, stated here, independently of idsd.model.
+KERAS_TCN_PARAMS = {
+    "image": {"avg": 1_255_937, "max": 1_354_241},
+    "mel": {"avg": 833_345, "max": 872_705},
+    "stft": {"avg": 843_137, "max": 922_049},
+    "cqt": {"avg": 826_625, "max": 839_681},
+    "vqt": {"avg": 826_625, "max": 839_681},
+    "iirt": {"avg": 826_817, "max": 839_873},
+    "mfcc": {"avg": 752_513, "max": 758_657},
+    "chroma": {"avg": 823_937, "max": 825_857},
+}
+
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
-@pytest.mark.parametrize("feature", sorted(PAPER_INPUT_SHAPES))
+@pytest.mark.parametrize("feature", sorted(KERAS_TCN_PARAMS))
 def test_parameter_count_matches_reference(feature, pooling):
+    """The model built for each upstream input has the reference implementation's parameter count,
+    and idsd.model.REFERENCE_PARAMS (printed in the docs) states the count of the model it builds."""
     model = build_model(PAPER_INPUT_SHAPES[feature], pooling)
-    assert model.count_params() == REFERENCE_PARAMS[feature][pooling]
+    assert model.count_params() == KERAS_TCN_PARAMS[feature][pooling]
+    assert REFERENCE_PARAMS[feature][pooling] == model.count_params()
 
 
-def test_reference_table_is_spec():
-    # the reference table, spelled out once more so an edit of REFERENCE_PARAMS cannot pass silently
-    assert REFERENCE_PARAMS["mel"] == {"avg": 833_345, "max": 872_705}
-    assert REFERENCE_PARAMS["image"] == {"avg": 1_255_937, "max": 1_354_241}
-    assert REFERENCE_PARAMS["mfcc"] == {"avg": 752_513, "max": 758_657}
-    assert len(REFERENCE_PARAMS) == 8
+def test_paper_input_shapes_are_the_feature_shapes():
+    """The model input shapes are those idsd.features produces (array mode; the image mode's image)."""
+    from idsd import features
+
+    assert set(PAPER_INPUT_SHAPES) == set(features.FEATURES) | {"image"} == set(REFERENCE_PARAMS)
+    for f in features.FEATURES:
+        assert PAPER_INPUT_SHAPES[f] == features.feature_shape(f, "array"), f
+    assert {features.feature_shape(f, "image") for f in features.FEATURES} == {PAPER_INPUT_SHAPES["image"]}
 
 
 def test_structure_and_output():
@@ -51,7 +69,8 @@ def test_structure_and_output():
     assert [n for n in names if "matching" in n] == [f"tcn{k}_block0_matching_conv" for k in (3, 5, 7)]
     x = np.random.default_rng(0).random((3, 40, 63), dtype=np.float32)
     p = keras.ops.convert_to_numpy(model(x, training=False))
-    assert p.shape == (3, 1) and np.all((p > 0) & (p < 1))
+    # one finite probability per clip, and it depends on the clip (the towers reach the output)
+    assert p.shape == (3, 1) and np.all(np.isfinite(p)) and np.ptp(p) > 0
 
 
 def test_channel_count_64_needs_no_matching_conv():

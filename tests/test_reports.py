@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,20 +14,49 @@ from idsd import paper_values as P
 from idsd import plots, reports
 from idsd.study import CorpusEntry, Study
 
+PAPER_MD = Path(__file__).resolve().parents[1] / "docs" / "paper.md"
+
+
+def _paper_section(number: str) -> str:
+    text = PAPER_MD.read_text(encoding="utf-8")
+    start = text.index(f"### {number} ")
+    end = text.find("\n#", start + 1)
+    return text[start:end if end >= 0 else None]
+
 
 def test_paper_values_match_paper_md():
+    """Every cell of the in-domain table and the numbers the text of docs/paper.md section 9 states
+    are what idsd.paper_values hands to the tables (read from the document, not copied here)."""
+    rows = [line.strip("|").split("|") for line in _paper_section("9.1").splitlines() if line.startswith("|")]
+    header, body = [c.strip() for c in rows[0]], [[c.strip() for c in r] for r in rows[2:]]
+    doc = pd.DataFrame([[float(c) for c in r[1:]] for r in body], index=[r[0] for r in body], columns=header[1:])
     t = P.in_domain_eer()
-    assert t.loc["F2S", "mfcc"] == 0.0070 and t.loc["AS19", "mel"] == 0.2559 and t.loc["Total", "chroma"] == 0.2804
-    assert list(t.columns) == list(P.FEATURES)
-    # Total is not the row mean (docs/paper.md 9.1)
-    assert t.loc["Total", "mel"] != pytest.approx(t.loc[["AS19", "F2S", "FREC", "WF"], "mel"].mean(), abs=1e-3)
+    assert list(t.columns) == header[1:] and list(t.index) == list(doc.index) and len(doc) == 5
+    pd.testing.assert_frame_equal(t, doc, check_names=False)
+    # "Total is not the mean of the rows" (9.1)
+    assert (t.loc["Total"] - t.drop(index="Total").mean()).abs().max() > 1e-3
+
     lc = P.learning_curve()
-    assert len(lc) == 70 and lc["n_train"].max() == 240_000
-    assert lc.query("feature == 'stft' and subset == 10")["eer"].item() == 0.000429
+    n = sorted(set(lc["n_train"]))
+    assert (n[0], n[-1], len(n)) == (24_000, 240_000, 10)  # "ten subsets, 24,000 to 240,000" (9.2)
+    assert lc.groupby("feature").size().eq(10).all() and set(lc["feature"]) == set(t.columns)
+    last = lc[lc["subset"] == 10].set_index("feature")["eer"]
+    # "the last point equals the WF row of 9.1", to the table's 4 decimals
+    pd.testing.assert_series_equal(last.reindex(t.columns), t.loc["WF"], check_names=False, check_exact=False,
+                                   rtol=0, atol=1.5e-4)
+
     hw = P.hardware()
-    assert hw.loc["stft", "storage_norm"] == 1.0 and hw.loc["iirt", "time_norm"] == 1.0
-    assert hw.loc["mel", "ram_norm"] == pytest.approx(0.41)
-    assert P.paper_label("F2S") == "F2S (FoR for-2seconds)"
+    text = " ".join(_paper_section("9.3").split())
+    stated = re.search(r"Storage = [^(]*\(([^)]*)\)", text).group(1)  # "mel 31.0, stft 62.0, cqt and vqt 10.2, ..."
+    storage = dict(re.findall(r"\b(mel|stft|iirt|mfcc|chroma) (\d+\.\d)", stated))
+    storage["cqt"] = storage["vqt"] = re.search(r"cqt and vqt (\d+\.\d)", stated).group(1)
+    assert hw["storage_gb"].to_dict() == {f: float(v) for f, v in storage.items()}
+    assert hw["extract_ms"].idxmax() == "iirt" and hw["extract_ms"].max() == pytest.approx(167, abs=0.5)
+    assert hw["extract_ms"].idxmin() == "stft" and hw["extract_ms"].min() == pytest.approx(0.85, abs=0.005)
+    # the normalised columns are each column over its maximum (the paper's bar chart)
+    for col, norm in (("storage_gb", "storage_norm"), ("ram_gb", "ram_norm"), ("extract_ms", "time_norm")):
+        assert hw[norm].max() == 1.0 and np.allclose(hw[norm] * hw[col].max(), hw[col])
+    assert P.paper_label("F2S") == "F2S (FoR for-2seconds)" and P.paper_label("mini-for") == "mini-for"
 
 
 def test_write_table_formats(outputs):
@@ -132,7 +162,8 @@ def test_figures_render(outputs):
 
 def test_write_results_end_to_end(outputs):
     """Five results from generated score files: intervals, baselines, seeds, paired tests, conclusions."""
-    from idsd import evaluate as E
+    from idsd import artifact as A
+    from idsd import scores as S
 
     rng = np.random.default_rng(1)
     study = Study("embedded", [CorpusEntry("mini-for", "manifests/mini-for.csv", True, "F2S"),
@@ -145,33 +176,36 @@ def test_write_results_end_to_end(outputs):
                           "split": split, "target": [1] * n + [0] * n, "source": ["bonafide"] * n + ["tts"] * n,
                           "condition": condition, "speaker": [f"s{i % 5}" for i in range(2 * n)]})
         s = np.r_[rng.normal(shift, 1, n), rng.normal(0, 1, n)]
-        return E.score_frame(r, 1 / (1 + np.exp(-s)))
+        return S.score_frame(r, 1 / (1 + np.exp(-s)))
 
     # mfcc separates well (shift 4), mel barely (0.3); a second mfcc seed; two baselines
     systems = {"mel_avg_10": 0.3, "mfcc_avg_10": 4.0, "mfcc_avg_10-seed1": 3.5}
     for run, shift in systems.items():
         for tc in ("mini-for", "mini-wavefake"):
             rng = np.random.default_rng(zlib.crc32(f"{run}{tc}".encode()))
-            E.write_scores(pd.concat([frame(40, shift, "dev", dataset=tc), frame(60, shift, dataset=tc)]),
-                           E.score_path(outputs, tc, tc, "array", run))
+            S.write_scores(pd.concat([frame(40, shift, "dev", dataset=tc), frame(60, shift, dataset=tc)]),
+                           S.score_path(outputs, tc, tc, "array", run))
             other = "mini-wavefake" if tc == "mini-for" else "mini-for"
-            E.write_scores(frame(40, 0.5, dataset=other), E.score_path(outputs, tc, other, "array", run))
-        E.write_scores(pd.concat([frame(30, 1, condition="mp3"), frame(30, -1.5, condition="noise")]),
-                       E.score_path(outputs, "mini-for", E.MODIFIED, "array", run))
+            S.write_scores(frame(40, 0.5, dataset=other), S.score_path(outputs, tc, other, "array", run))
+        S.write_scores(pd.concat([frame(30, 1, condition="mp3"), frame(30, -1.5, condition="noise")]),
+                       S.score_path(outputs, "mini-for", S.MODIFIED, "array", run))
     for kind, shift in (("lfcc-gmm", 1.5), ("bands-lr", 1.0)):
         for tc in ("mini-for", "mini-wavefake"):
             rng = np.random.default_rng(zlib.crc32(f"{kind}{tc}".encode()))
-            E.write_scores(frame(60, shift, dataset=tc), E.score_path(outputs, tc, tc, E.BASELINE_MODE, kind))
+            S.write_scores(frame(60, shift, dataset=tc), S.score_path(outputs, tc, tc, S.BASELINE_MODE, kind))
     lc = []
     for k in range(1, 4):
         rng = np.random.default_rng(k)
-        E.write_scores(frame(50, k, dataset="mini-wavefake"),
-                       outputs.scores / E.LEARNING_CURVE / "mini-wavefake" / "array" / f"{k}of3" / "mfcc_avg_10.csv")
+        S.write_scores(frame(50, k, dataset="mini-wavefake"),
+                       outputs.scores / A.LEARNING_CURVE / "mini-wavefake" / "array" / f"{k}of3" / "mfcc_avg_10.csv")
         lc.append({"corpus": "mini-wavefake", "feature": "mfcc", "subset": k, "n_subsets": 3, "fraction": k / 3,
                    "n_train": 10 * k, "eer": 0.5 / k, "run": "mfcc_avg_10"})
-    pd.DataFrame(lc).to_csv(outputs.metrics / "learning_curve.csv", index=False)
-    pd.DataFrame({"feature": ["mel", "mfcc"], "ms_per_clip": [1.9, 0.6]}).to_csv(
-        outputs.metrics / "features_hardware.csv", index=False)
+    pd.DataFrame(lc).to_csv(outputs.learning_curve_table, index=False)
+    from idsd.hardware import COLUMNS, write_hardware_table
+
+    bench = pd.DataFrame([{c: 1.0 for c in COLUMNS} | {"feature": f, "mode": "array", "shape": "x", "device": "cpu",
+                                                       "batch_ms_per_clip": ms} for f, ms in (("mel", 1.9), ("mfcc", 0.6))])
+    write_hardware_table(bench, outputs)
 
     tables, files = reports.write_results(outputs, study, n_boot=200)
     assert all(p.is_file() for p in files)

@@ -113,7 +113,21 @@ def test_default_detect_model_scores_a_file(quick_study, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     (entry,) = report["files"]
-    assert 0.0 <= entry["score"] <= 1.0 and entry["decision"] in ("real", "fake")
+    from idsd import artifact
+    from idsd.detect import decide, detect_files
+
+    # the default model of the study, with the threshold stored in its record (its dev EER threshold)
+    model = Path(report["detector"]["model"]).resolve()
+    assert model.is_relative_to(Path(quick_study.models).resolve()) and model.suffix == ".keras"
+    assert entry["threshold"] == pytest.approx(artifact.read_record(model)["threshold"])
+    # 3 s -> two 2-s windows, the second half padding: the file score weights them 2 s : 1 s
+    w = entry["window_scores"]
+    assert entry["windows"] == len(w) == 2 and entry["duration_s"] == pytest.approx(3.0)
+    assert entry["score"] == pytest.approx((2 * w[0] + 1 * w[1]) / 3, abs=1e-6)
+    assert entry["decision"] == decide(entry["score"], entry["threshold"])
+    # the command line scores as the Python API does with the same model
+    results, errors = detect_files([wav], model)
+    assert errors.empty and results["score"].iloc[0] == pytest.approx(entry["score"], abs=1e-6)
 
 
 def test_training_and_tables_reproduce(quick_study, tmp_path):
@@ -121,16 +135,17 @@ def test_training_and_tables_reproduce(quick_study, tmp_path):
     scratch in a fresh outputs folder gives the same scores, so the tables reproduce."""
     import shutil
 
-    from idsd import evaluate
+    from idsd import artifact, scoring
+    from idsd import scores as score_files
     from idsd.train import TrainConfig, train_grid
 
     out = Outputs(tmp_path / "again").make()
     shutil.copytree(quick_study.manifests, out.manifests, dirs_exist_ok=True)
     study = Study.load(out)
     train_grid(out, study, ["mini-for"], ["mfcc"], "array", TrainConfig.from_profile("quick"), progress=False)
-    models = evaluate.find_models(out, ["mini-for"], "array", ["mfcc"])
-    evaluate.score_models(out, evaluate.study_eval_sets(study, out, ["mini-for"]), models)
+    models = artifact.find_models(out.models, ["mini-for"], "array", ["mfcc"])
+    scoring.score_models(out, scoring.study_eval_sets(study, out, ["mini-for"]), models, study=study)
     run = "mfcc_avg_10"
-    first = evaluate.read_scores(evaluate.score_path(quick_study, "mini-for", "mini-for", "array", run))
-    again = evaluate.read_scores(evaluate.score_path(out, "mini-for", "mini-for", "array", run))
+    first = score_files.read_scores(quick_study.score_file("mini-for", "mini-for", "array", run))
+    again = score_files.read_scores(out.score_file("mini-for", "mini-for", "array", run))
     assert np.array_equal(first["score"].to_numpy(), again["score"].to_numpy())

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from idsd.artifact import ModelRecordError, load_model, read_record
+from idsd.metrics import compute_eer
+from idsd.scoring import predict_scores
 from idsd.train import (  # noqa: E402
     BATCH_SIZES,
     CPU_BATCH_SIZE,
@@ -27,9 +30,6 @@ from idsd.train import (  # noqa: E402
     balanced_class_weights,
     grid_train_corpora,
     learning_curve_grid,
-    load_model,
-    predict_scores,
-    read_record,
     train_model,
 )
 
@@ -72,7 +72,7 @@ def tf_run(tmp_path_factory):
     record = train_model(train, dev, config, tmp / "models")
     np.save(tmp / "ev_x.npy", Xev)
     np.save(tmp / "ev_y.npy", yev)
-    return SimpleNamespace(record=record, tmp=tmp, Xev=Xev, yev=yev, ytr=ytr)
+    return SimpleNamespace(record=record, tmp=tmp, Xev=Xev, yev=yev, ytr=ytr, Xdv=Xdv, ydv=ydv)
 
 
 def test_tf_training_beats_chance_and_writes_run_files(tf_run):
@@ -102,7 +102,15 @@ def test_tf_training_beats_chance_and_writes_run_files(tf_run):
     n, n_real = len(tf_run.ytr), int(tf_run.ytr.sum())
     assert saved["class_weight"]["1"] == pytest.approx(n / (2 * n_real))
     assert saved["class_weight"]["0"] == pytest.approx(n / (2 * (n - n_real)))
-    assert read_record(paths["model"])["name"] == "toy_avg_10"
+    # the dev decision threshold is stored with the model: the EER threshold of the dev scores
+    dev_scores = predict_scores(tf_run.record["model"], tf_run.Xdv)
+    bona, spoof = dev_scores[tf_run.ydv == 1], dev_scores[tf_run.ydv == 0]
+    eer, thr = compute_eer(bona, spoof)
+    assert saved["threshold"] == pytest.approx(thr) and saved["dev_eer"] == pytest.approx(eer)
+    assert saved["threshold_source"] == "dev EER" and saved["format"] == "idsd-model/1"
+    # detect and eval read records through the validating reader, which knows the seven features only
+    with pytest.raises(ModelRecordError, match="unknown feature 'toy'"):
+        read_record(paths["model"])
 
 
 def test_saved_model_reloads_identically(tf_run):
@@ -116,7 +124,9 @@ JAX_SCRIPT = textwrap.dedent(r"""
     import json, sys, numpy as np, keras
     sys.path.insert(0, sys.argv[2])
     from test_train import toy
-    from idsd.train import TrainConfig, train_model, load_model, predict_scores
+    from idsd.artifact import load_model
+    from idsd.scoring import predict_scores
+    from idsd.train import TrainConfig, train_model
     tmp = sys.argv[1]
     Xev, yev = np.load(tmp + "/ev_x.npy"), np.load(tmp + "/ev_y.npy")
     tf_model = load_model(tmp + "/models/toy_avg_10.keras")
@@ -276,7 +286,7 @@ def test_bad_labels_and_lengths():
         train_model((X, y + 1), None, TrainConfig("quick"))
     with pytest.raises(TrainingError, match="labels"):
         train_model((X, y[:-1]), None, TrainConfig("quick"))
-    with pytest.raises(TrainingError, match="\\(n, T, F\\)"):
+    with pytest.raises(TrainingError, match="\\(n, n_bins, n_frames\\)"):
         train_model((X[:, :, 0], y), None, TrainConfig("quick"))
     with pytest.raises(TrainingError, match="path"):
         train_model("outputs/cache/features/missing", None, TrainConfig("quick"))
@@ -399,7 +409,8 @@ def _study(source):
 
 
 def test_budget_grid_only_for_the_embedded_study_on_the_cpu_profile():
-    from idsd import evaluate, reports
+    from idsd import reports
+    from idsd.scores import trained_corpora
 
     embedded, real = _study("embedded"), _study("real")
     every = ["mini-asvspoof", "mini-for", "mini-rerec", "mini-wavefake"]
@@ -415,8 +426,8 @@ def test_budget_grid_only_for_the_embedded_study_on_the_cpu_profile():
     # the tables compare the baselines on the detector's training corpora, and say which were left out
     scores = pd.DataFrame({"train_corpus": ["mini-for", "mini-rerec", "mini-asvspoof"],
                            "mode": ["array", "baseline", "array"]})
-    trained = evaluate.trained_corpora(embedded, scores)
-    assert trained == ["mini-asvspoof", "mini-for"] and evaluate.trained_corpora(embedded, scores.iloc[:0]) == []
+    trained = trained_corpora(embedded, scores)
+    assert trained == ["mini-asvspoof", "mini-for"] and trained_corpora(embedded, scores.iloc[:0]) == []
     note = reports.grid_note(embedded, trained)
     assert "mini-rerec, mini-wavefake serve as evaluation corpora" in note and "--full-grid" in note
     assert reports.grid_note(embedded, every) == ""

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def input_shape(feature: str, mode: str = "array") -> tuple[int, int]:
-    """Model input (T, F) of ``feature`` in ``mode``.
+    """Model input (n_bins, n_frames) of ``feature`` in ``mode``.
 
     Uses :func:`idsd.features.feature_shape` when that module is available, else the upstream
     shapes of :data:`idsd.model.PAPER_INPUT_SHAPES` (``array``/``db`` = the feature's shape,

@@ -46,10 +46,10 @@ def register(subparsers, groups) -> None:
                    help="a .keras model (or a folder of them: the newest is used); default: the "
                         "newest model in <outputs>/models/detect/")
     p.add_argument("--feature", metavar="F",
-                   help="feature of a model without a model card (mel, stft, cqt, vqt, iirt, mfcc, "
-                        "chroma); default: from the card, else from the model's file name")
+                   help="feature of a model without a model record (mel, stft, cqt, vqt, iirt, mfcc, "
+                        "chroma); default: from the record, else from the model's file name")
     p.add_argument("--mode", metavar="MODE",
-                   help="input mode of a model without a card (array, image, db); default array")
+                   help="input mode of a model without a record (array, image, db); default array")
     p.add_argument("--threshold", type=float, metavar="T",
                    help="decision threshold on P(real) (default: the model's dev EER threshold, else 0.5)")
     fmt = p.add_mutually_exclusive_group()

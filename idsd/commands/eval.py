@@ -2,14 +2,17 @@
 
 Upstream usage ``eval_model.py -i ... -m _max_10``: for every feature whose model
 ``<feature><SUFFIX>.keras`` exists, score the evaluation split and write one score file per class
-(``genuine`` = real, ``spoof`` = fake; one ``%1.4f`` score P(real) per line), count genuine /
+(``genuine`` = real, ``spoof`` = fake; one ``%1.4f`` score P(real) per line), counts genuine /
 deepfake accepts and rejects at 0.5, and compute the EER (:func:`idsd.metrics.compute_eer`).
 
-Models are looked up in ``--models`` (default ``<outputs>/models``), first directly, then in its
-subfolders (``models/<train corpus>/<mode>/``); several matches are an error. Score files go to
-``<outputs>/scores/<train corpus>/<eval corpus>/<mode>/<run>-{genuine,spoof}.txt`` (or flat into
-``--scores``), the summary to ``<outputs>/metrics/eval_result_<eval corpus><SUFFIX>.{txt,csv}``
-(or into ``--scores``).
+Models are looked up anywhere under ``--models`` (default ``<outputs>/models``) with the package's
+one finder (:func:`idsd.artifact.find_models`); several matches are an error. Scoring is the
+notebooks' path (:func:`idsd.scoring.score_feature_set`), and the score file has the study's schema
+and place (:meth:`idsd.paths.Outputs.score_file`:
+``<outputs>/scores/<train corpus>/<eval corpus>/<mode>/<run>.csv``), so notebooks and reports read
+it like any other. With ``--scores DIR`` the score file goes flat into ``DIR`` together with the
+upstream per-class lists ``<run>-{genuine,spoof}.txt``. The summary goes to
+``<outputs>/metrics/eval_result_<eval corpus><SUFFIX>.{txt,csv}`` (or into ``--scores``).
 """
 
 from __future__ import annotations
@@ -47,30 +50,21 @@ def register(subparsers, groups) -> None:
     p.set_defaults(func=run)
 
 
-def find_model(models: Path, filename: str) -> Path | None:
-    """``models/filename`` or the single ``models/**/filename``; None when absent."""
-    direct = models / filename
-    if direct.is_file():
-        return direct
-    found = sorted(p for p in models.rglob(filename) if p.is_file())
-    if len(found) > 1:
-        raise ValueError(f"{len(found)} models named {filename} under {models} "
-                         f"({', '.join(str(p.parent.relative_to(models)) for p in found)}): pass --models")
-    return found[0] if found else None
-
-
 def evaluate_model(model_path: Path, manifest, feature: str, mode_arg: str | None, split: str, out,
                    batch: int = 256) -> dict:
-    """Score the ``split`` rows of ``manifest`` with one model.
+    """Score the ``split`` rows of ``manifest`` with one model (:func:`idsd.scoring.score_feature_set`).
 
     Returns
     -------
     dict
-        ``genuine`` (n_real,) and ``spoof`` (n_fake,) score arrays, ``mode``, ``train_corpus``,
-        ``n_rejected`` (files the feature cache skipped).
+        ``frame`` (the score rows, :data:`idsd.scores.SCORE_COLUMNS`), ``genuine`` (n_real,) and
+        ``spoof`` (n_fake,) score arrays, ``mode``, ``train_corpus``, ``n_rejected`` (files the
+        feature cache skipped).
     """
+    from idsd.artifact import read_record
     from idsd.commands.train import load_split
-    from idsd.train import TrainingError, load_model, predict_scores, read_record
+    from idsd.errors import TrainingError
+    from idsd.scoring import score_feature_set
 
     record = read_record(model_path) or {}
     mode = record.get("mode") or mode_arg or "array"
@@ -80,20 +74,18 @@ def evaluate_model(model_path: Path, manifest, feature: str, mode_arg: str | Non
         raise TrainingError(f"{model_path.name} was trained on feature {record['feature']!r}, "
                             f"not {feature!r} (its file name says otherwise)")
     fs = load_split(manifest, feature, mode, (split,), out)
-    model = load_model(model_path)
-    scores = predict_scores(model, fs.X, batch_size=batch)
-    y = np.asarray(fs.y).reshape(-1)
+    frame = score_feature_set(model_path, fs, batch_size=batch)
+    scores, y = frame["score"].to_numpy(), frame["target"].to_numpy()
     train_corpus = record.get("train_corpus")
     if not train_corpus:
         parts = model_path.parts
         train_corpus = parts[-3] if len(parts) >= 3 and parts[-2] == mode else "unknown"
-    rejected = getattr(fs, "rejected", None)
-    return {"genuine": scores[y == 1], "spoof": scores[y == 0], "mode": mode, "train_corpus": train_corpus,
-            "n_rejected": 0 if rejected is None else len(rejected)}
+    return {"frame": frame, "genuine": scores[y == 1], "spoof": scores[y == 0], "mode": mode,
+            "train_corpus": train_corpus, "n_rejected": len(fs.rejected)}
 
 
-def write_scores(scores: np.ndarray, path: Path) -> Path:
-    """One ``%1.4f`` score per line (upstream format)."""
+def write_upstream_scores(scores: np.ndarray, path: Path) -> Path:
+    """One ``%1.4f`` score per line (upstream ``eval_model.py`` format)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savetxt(path, np.asarray(scores, dtype=np.float64).reshape(-1), fmt="%1.4f")
     return path
@@ -102,11 +94,13 @@ def write_scores(scores: np.ndarray, path: Path) -> Path:
 def run(args) -> int:
     import pandas as pd
 
+    from idsd.artifact import find_models
     from idsd.commands.train import read_dataset
+    from idsd.errors import TrainingError
     from idsd.features import FEATURES
     from idsd.metrics import compute_eer, counts_at
     from idsd.paths import Outputs, resolve
-    from idsd.train import TrainingError
+    from idsd.scores import write_scores
 
     out = Outputs(args.outputs).make() if args.outputs else Outputs().make()
     models = resolve(args.models) if args.models else out.models
@@ -124,21 +118,27 @@ def run(args) -> int:
     rows, lines = [], []
     for feature in features:
         run_name = f"{feature}{args.suffix}"
-        try:
-            path = find_model(models, f"{run_name}.keras")
-        except ValueError as exc:
-            print(f"idsd eval: {exc}", file=sys.stderr)
+        found = find_models(models, run=run_name, layout="any")
+        if len(found) > 1:
+            print(f"idsd eval: {len(found)} models named {run_name}.keras under {models} "
+                  f"({', '.join(str(Path(p).parent.relative_to(models)) for p in found['path'])}): pass --models",
+                  file=sys.stderr)
             return 2
-        if path is None:
+        if found.empty:
             continue
+        path = Path(found["path"].iloc[0])
         try:
             res = evaluate_model(path, manifest, feature, args.mode, args.split, out, args.batch)
         except (TrainingError, ValueError, FileNotFoundError) as exc:
             print(f"idsd eval: {run_name}: {exc}", file=sys.stderr)
             return 2
-        folder = flat or out.scores / res["train_corpus"] / dataset / res["mode"]
-        gpath = write_scores(res["genuine"], folder / f"{run_name}-genuine.txt")
-        spath = write_scores(res["spoof"], folder / f"{run_name}-spoof.txt")
+        # the study's score-file schema and place; --scores also exports the upstream per-class lists
+        if flat:
+            spath = write_scores(res["frame"], flat / f"{run_name}.csv")
+            write_upstream_scores(res["genuine"], flat / f"{run_name}-genuine.txt")
+            write_upstream_scores(res["spoof"], flat / f"{run_name}-spoof.txt")
+        else:
+            spath = write_scores(res["frame"], out.score_file(res["train_corpus"], dataset, res["mode"], run_name))
         gen, spf = res["genuine"], res["spoof"]
         row = {"model": run_name, "feature": feature, "mode": res["mode"], "train_corpus": res["train_corpus"],
                "eval_corpus": dataset, "split": args.split, "n_genuine": len(gen), "n_spoof": len(spf)}
@@ -151,13 +151,13 @@ def run(args) -> int:
                        genuine_reject=int((gen <= args.threshold).sum()),
                        deepfake_reject=int((spf <= args.threshold).sum()),
                        deepfake_accept=int((spf > args.threshold).sum()), eer=float("nan"))
-        row.update(genuine_scores=str(gpath), spoof_scores=str(spath))
+        row.update(scores=str(spath))
         rows.append(row)
         lines += [f"{run_name} ({res['mode']}, trained on {res['train_corpus']}) on {dataset}/{args.split}:",
                   f"  genuine accept: {row['genuine_accept']}  genuine reject: {row['genuine_reject']}",
                   f"  deepfake reject: {row['deepfake_reject']}  deepfake accept: {row['deepfake_accept']}",
                   f"  EER: {100 * row['eer']:.2f} %" if np.isfinite(row["eer"]) else "  EER: n/a (one class)",
-                  f"  scores: {gpath}, {spath}"]
+                  f"  scores: {spath}"]
     if not rows:
         print(f"idsd eval: no model <feature>{args.suffix}.keras under {models} "
               f"(features tried: {', '.join(features)})", file=sys.stderr)

@@ -48,9 +48,10 @@ import numpy as np
 import pandas as pd
 
 from idsd import CLIP_SAMPLES, __version__
-from idsd.audio import write_audio
+from idsd.audio import iter_audio_files, write_audio
 from idsd.corpus import dsp, fillets, tts, vocoders
 from idsd.corpus.sources import LANGS, Prompt, available_languages, decode_g722, list_prompts
+from idsd.files import write_csv, write_text
 from idsd.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class _Writer:
         self.clips = []
         meta = pd.DataFrame(self.rows, columns=list(METADATA_COLUMNS))
         self.root.mkdir(parents=True, exist_ok=True)
-        meta.to_csv(self.root / "metadata.csv", index=False)
+        write_csv(meta, self.root / "metadata.csv")
         return self.root
 
 
@@ -585,10 +586,10 @@ def build_suite(out_dir: str | os.PathLike, preset: str | Preset = "tiny", seed:
                                     meta.groupby(["split", "label", "lang"]).size().items()},
             "sources": dict(sorted(Counter(meta["source"]).items())),
             "real_speakers": dict(sorted(Counter(meta[meta.label == "real"]["speaker"]).items())),
-            "bytes": int(sum(f.stat().st_size for f in root.rglob("*.wav"))),
+            "bytes": int(sum(os.path.getsize(f) for f in iter_audio_files(root, extensions={".wav"}))),
         }
-    stamp.write_text(json.dumps({"params": params, "timings_s": {k: round(v, 2) for k, v in timings.items()},
-                                 "tts_skipped": skipped, "corpora": summary}, indent=2))
+    write_text(stamp, json.dumps({"params": params, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+                                  "tts_skipped": skipped, "corpora": summary}, indent=2))
     log.info("embedded suite %s built in %.1f s: %s", p.name, timings["total"],
              {k: v["clips"] for k, v in summary.items()})
     return roots

@@ -24,11 +24,11 @@ from idsd.audio import fragments, load_audio
 from idsd.datasets import asvspoof, fakeavceleb, fakeorreal, folder, wavefake
 from idsd.datasets.common import MANIFEST_COLUMNS, REJECTED_COLUMNS, SPLITS, Entry, expand
 from idsd.errors import AudioError, IDSDError, InputError, MissingInputError
+from idsd.files import write_csv
 from idsd.validate import (
     file_problem,
     input_dir,
     output_file,
-    write_csv_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -162,10 +162,10 @@ def write_manifest(manifest: pd.DataFrame, rejected: pd.DataFrame | None, path: 
     if rejected is not None:
         rpath = output_file(os.fspath(rejected_path) if rejected_path
                             else os.path.splitext(path)[0] + ".rejected.csv", "rejected CSV")
-    write_csv_atomic(manifest.loc[:, list(MANIFEST_COLUMNS)], path)
+    write_csv(manifest.loc[:, list(MANIFEST_COLUMNS)], path)
     out = {"manifest": path}
     if rejected is not None:
-        write_csv_atomic(rejected.loc[:, list(REJECTED_COLUMNS)], rpath)
+        write_csv(rejected.loc[:, list(REJECTED_COLUMNS)], rpath)
         out["rejected"] = rpath
     return out
 

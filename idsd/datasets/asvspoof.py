@@ -22,7 +22,8 @@ import glob
 import logging
 import os
 
-from idsd.datasets.common import Entry, walk_files
+from idsd.audio import walk_files
+from idsd.datasets.common import Entry
 from idsd.validate import file_problem
 
 log = logging.getLogger(__name__)

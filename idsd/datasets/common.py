@@ -20,8 +20,8 @@ import pandas as pd
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.audio import audio_info, check_audio, format_notes, load_audio, n_fragments
 from idsd.errors import AudioError
+from idsd.files import CSV_ENCODING, CSV_ERRORS, atomic_write
 from idsd.progress import tqdm
-from idsd.validate import CSV_ENCODING, CSV_ERRORS, file_problem
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 REJECTED_COLUMNS: tuple[str, ...] = ("file", "reason")
 
 SPLITS = ("train", "dev", "eval")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".wma", ".opus", ".mp4", ".webm", ".aiff",
-                    ".aif", ".au", ".g722")
 
 
 @dataclass
@@ -47,58 +45,6 @@ class Entry:
     source: str = "unknown"
     speaker: str = "unknown"
     condition: str = "clean"
-
-
-def is_audio_name(name: str) -> bool:
-    """True for file names whose extension is an audio/video container we try to decode."""
-    return name.lower().endswith(AUDIO_EXTENSIONS)
-
-
-def walk_files(root: str | os.PathLike, rejected: list[tuple[str, str]] | None = None) -> list[str]:
-    """All regular files under ``root`` (sorted); every entry not used is listed in ``rejected``.
-
-    Parameters
-    ----------
-    root : str or PathLike
-    rejected : list of (path, reason), optional
-        Receives each entry skipped, with the reason: ``hidden file``, ``hidden folder (not
-        walked)``, ``symlink to a folder (not followed)``, ``unreadable folder (...)``, ``broken
-        symlink``, ``symlink loop``, ``not a regular file (a FIFO (named pipe))``, ``unreadable
-        (permission denied)``, ... (:func:`idsd.validate.file_problem`). Empty files are returned
-        (the decoder refuses them with ``empty file``).
-
-    Returns
-    -------
-    list of str
-    """
-    out: list[str] = []
-    note = rejected.append if rejected is not None else (lambda item: None)
-
-    def onerror(exc: OSError) -> None:
-        note((os.fspath(exc.filename or root), f"unreadable folder ({exc.strerror})"))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        keep = []
-        for d in sorted(dirnames):
-            full = os.path.join(dirpath, d)
-            if d.startswith("."):
-                note((full, "hidden folder (not walked)"))
-            elif os.path.islink(full):
-                note((full, "symlink to a folder (not followed)"))
-            else:
-                keep.append(d)
-        dirnames[:] = keep
-        for f in sorted(filenames):
-            full = os.path.join(dirpath, f)
-            if f.startswith("."):
-                note((full, "hidden file"))
-                continue
-            problem = file_problem(full, allow_empty=True)
-            if problem:
-                note((full, problem))
-                continue
-            out.append(full)
-    return out
 
 
 def list_unused(folder: str | os.PathLike, used: Iterable[str], rejected: list[tuple[str, str]],
@@ -121,22 +67,7 @@ def list_unused(folder: str | os.PathLike, used: Iterable[str], rejected: list[t
                              if name.startswith(".") else reason))
 
 
-def audio_files(root: str | os.PathLike, rejected: list[tuple[str, str]],
-                reason: str = "not an audio file name"):
-    """Yield the audio files under ``root`` (:func:`walk_files` order); list the others in ``rejected``.
 
-    Parameters
-    ----------
-    root : str or PathLike
-    rejected : list of (file, reason)
-        Files whose name is not an audio/video container are appended here with ``reason``, and
-        every entry :func:`walk_files` skips with its own reason.
-    """
-    for path in walk_files(root, rejected):
-        if is_audio_name(path):
-            yield path
-        else:
-            rejected.append((path, reason))
 
 
 def _check_one(entry: Entry, pad: bool, verify: bool) -> tuple[Entry, int, float, list[str]]:
@@ -274,16 +205,16 @@ def expand(entries: Iterable[Entry], dataset: str, pad: bool = False, verify: bo
             log.info("%s: resumed %d files from %s; %d to decode", dataset, len(entries) - len(todo),
                      resume, len(todo))
         # rewrite the checkpoint with its whole lines only, then append to it
-        tmp = resume + f".tmp{os.getpid()}"
-        with open(tmp, "w", newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS) as fh:
-            w = csv.writer(fh)
-            w.writerow(["#idsd-manifest-checkpoint", settings])
-            for i, e in enumerate(entries):
-                r = results[i]
-                if r is not None:
-                    ap = os.path.abspath(e.path)
-                    w.writerow(_checkpoint_row(ap, r))
-        os.replace(tmp, resume)
+        def rewrite(tmp):
+            with open(tmp, "w", newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS) as fh:
+                w = csv.writer(fh)
+                w.writerow(["#idsd-manifest-checkpoint", settings])
+                for i, e in enumerate(entries):
+                    r = results[i]
+                    if r is not None:
+                        w.writerow(_checkpoint_row(os.path.abspath(e.path), r))
+
+        atomic_write(resume, rewrite)
         ckpt = open(resume, "a", newline="", encoding=CSV_ENCODING, errors=CSV_ERRORS)
 
     def job(i):

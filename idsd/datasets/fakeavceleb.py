@@ -19,7 +19,8 @@ import os
 
 import pandas as pd
 
-from idsd.datasets.common import Entry, audio_files
+from idsd.audio import iter_audio_files
+from idsd.datasets.common import Entry
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def list_entries(root: str, include_fake_video: bool = False) -> tuple[list[Entr
         d = os.path.join(base, cat)
         if not os.path.isdir(d):
             continue
-        for path in audio_files(d, rejected, "not an audio/video file name"):
+        for path in iter_audio_files(d, rejected, reason="not an audio/video file name"):
             rel = os.path.relpath(path, base).replace(os.sep, "/")
             speaker = next((p for p in rel.split("/") if p.startswith("id")), "unknown")
             source = "bonafide" if label == "real" else methods.get(rel, cat)

@@ -15,7 +15,8 @@ import os
 
 import pandas as pd
 
-from idsd.datasets.common import Entry, audio_files, list_unused
+from idsd.audio import iter_audio_files
+from idsd.datasets.common import Entry, list_unused
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
             d = os.path.join(root, folder, label_dir)
             if not os.path.isdir(d):
                 continue
-            for path in audio_files(d, rejected):
+            for path in iter_audio_files(d, rejected):
                 m = meta.get(os.path.normpath(path), {})
                 source = m.get("source") or ("bonafide" if label == "real" else "for-tts")
                 entries.append(Entry(path, split, label, source=source, speaker=m.get("speaker") or "unknown"))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from idsd.datasets.common import Entry, audio_files, hash_split, list_unused
+from idsd.audio import iter_audio_files
+from idsd.datasets.common import Entry, hash_split, list_unused
 
 SPLIT_NAMES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
                "development": "dev", "testing": "dev", "eval": "eval", "test": "eval", "evaluation": "eval",
@@ -61,7 +62,7 @@ def list_entries(root: str, unsplit: str = "eval") -> tuple[list[Entry], list[tu
             d = os.path.join(base, label)
             if not os.path.isdir(d):
                 continue
-            for path in audio_files(d, rejected):
+            for path in iter_audio_files(d, rejected):
                 rel = os.path.relpath(path, d).split(os.sep)
                 sub = rel[0] if len(rel) > 1 else None
                 s = hash_split(os.path.basename(path)) if split == "hash" else split

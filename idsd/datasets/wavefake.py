@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 
-from idsd.datasets.common import Entry, audio_files, hash_split, walk_files
+from idsd.audio import iter_audio_files
+from idsd.datasets.common import Entry, hash_split
 
 FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -57,7 +58,7 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         d = os.path.join(gen, source)
         if not os.path.isdir(d):
             continue
-        for path in audio_files(d, rejected):
+        for path in iter_audio_files(d, rejected):
             utt = utterance_id(path)
             entries.append(Entry(path, hash_split(utt, FRACTIONS, "wavefake"), "fake", source=source,
                                  speaker=_speaker(source, utt)))
@@ -67,10 +68,7 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         if d is None:
             rejected.append((os.path.join(root, name), "real corpus folder not found (fake-only WaveFake)"))
             continue
-        for path in walk_files(d, rejected):
-            if not path.lower().endswith(".wav"):
-                rejected.append((path, "not a .wav file (real corpus folder)"))
-                continue
+        for path in iter_audio_files(d, rejected, extensions={".wav"}, reason="not a .wav file (real corpus folder)"):
             if name == "jsut" and f"{os.sep}basic5000{os.sep}" not in path.lower():
                 rejected.append((path, "JSUT outside basic5000 (upstream uses basic5000 only)"))
                 continue

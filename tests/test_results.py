@@ -1,15 +1,19 @@
-"""idsd.evaluate: score files, the five results, with synthetic scores (no model, no features)."""
+"""Score files (idsd.scores), the one scoring path (idsd.scoring), the results (idsd.results) and the
+learning curve (idsd.learning_curve), with synthetic scores (no trained model, no features)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from idsd import evaluate as E
+from idsd import artifact as A
+from idsd import learning_curve as LC
 from idsd import metrics as M
+from idsd import model as MD
+from idsd import results as R
+from idsd import scores as S
+from idsd import scoring as SC
 
 
 def rows(n_real, n_fake, dataset="c1", split="eval", sources=("tts-a",), condition="clean"):
@@ -28,11 +32,11 @@ def rows(n_real, n_fake, dataset="c1", split="eval", sources=("tts-a",), conditi
 def scored(n_real, n_fake, shift, rng, **kw):
     r = rows(n_real, n_fake, **kw)
     s = np.r_[rng.normal(shift, 1, n_real), rng.normal(0, 1, n_fake)]
-    return E.score_frame(r, 1 / (1 + np.exp(-s)))
+    return S.score_frame(r, 1 / (1 + np.exp(-s)))
 
 
 def put(out, df, train, ev, run, mode="array"):
-    return E.write_scores(df, E.score_path(out, train, ev, mode, run))
+    return S.write_scores(df, S.score_path(out, train, ev, mode, run))
 
 
 # --------------------------------------------------------------------------- score files
@@ -40,49 +44,49 @@ def put(out, df, train, ev, run, mode="array"):
 
 def test_score_frame_columns_and_defaults():
     r = rows(2, 3).drop(columns=["condition", "speaker", "target"])
-    df = E.score_frame(r, [0.9, 0.8, 0.1, 0.2, 0.3])
-    assert tuple(df.columns) == E.SCORE_COLUMNS
+    df = S.score_frame(r, [0.9, 0.8, 0.1, 0.2, 0.3])
+    assert tuple(df.columns) == S.SCORE_COLUMNS
     assert list(df["target"]) == [1, 1, 0, 0, 0]
     assert set(df["condition"]) == {"clean"} and set(df["speaker"]) == {"unknown"}
     with pytest.raises(ValueError, match="aligned"):
-        E.score_frame(r, [0.1])
+        S.score_frame(r, [0.1])
     with pytest.raises(ValueError, match="label"):
-        E.score_frame(r.drop(columns=["label"]), np.zeros(5))
+        S.score_frame(r.drop(columns=["label"]), np.zeros(5))
 
 
 def test_write_read_roundtrip_keeps_float32_scores(outputs):
     rng = np.random.default_rng(0)
     s = rng.random(50).astype(np.float32)
-    df = E.score_frame(rows(25, 25), s)
+    df = S.score_frame(rows(25, 25), s)
     path = put(outputs, df, "c1", "c1", "mel_avg_10")
     assert path == outputs.scores / "c1" / "c1" / "array" / "mel_avg_10.csv"
-    back = E.read_scores(path)
+    back = S.read_scores(path)
     assert np.array_equal(back["score"].to_numpy().astype(np.float32), s)
     pd.testing.assert_frame_equal(back.drop(columns="score"), df.drop(columns="score"))
     bad = df.copy()
     bad.loc[0, "score"] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        E.write_scores(bad, outputs.scores / "x.csv")
+        S.write_scores(bad, outputs.scores / "x.csv")
 
 
 def test_parse_run_name():
-    assert E.parse_run_name("mel_avg_10") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 0}
-    assert E.parse_run_name("mel_avg_10-seed2") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 2}
-    assert E.parse_run_name("chroma_max_2")["feature"] == "chroma"
-    assert E.parse_run_name("odd")["feature"] == "odd"
+    assert MD.parse_run_name("mel_avg_10") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 0}
+    assert MD.parse_run_name("mel_avg_10-seed2") == {"feature": "mel", "pooling": "avg", "setting": "10", "seed": 2}
+    assert MD.parse_run_name("chroma_max_2")["feature"] == "chroma"
+    assert MD.parse_run_name("odd")["feature"] == "odd"
 
 
 def test_collect_scores_parses_layout_and_skips_learning_curve(outputs):
     rng = np.random.default_rng(1)
     put(outputs, scored(5, 5, 2, rng), "c1", "c2", "mfcc_avg_10")
-    lc = outputs.scores / E.LEARNING_CURVE / "c1" / "array" / "1of3"
-    E.write_scores(scored(5, 5, 2, rng), lc / "mfcc_avg_10.csv")
-    put(outputs, scored(5, 5, 2, rng), "c1", E.MODIFIED, "mfcc_avg_10")
-    s = E.collect_scores(outputs)
-    assert set(s["eval_corpus"]) == {"c2", E.MODIFIED}
+    lc = outputs.scores / A.LEARNING_CURVE / "c1" / "array" / "1of3"
+    S.write_scores(scored(5, 5, 2, rng), lc / "mfcc_avg_10.csv")
+    put(outputs, scored(5, 5, 2, rng), "c1", S.MODIFIED, "mfcc_avg_10")
+    s = S.collect_scores(outputs)
+    assert set(s["eval_corpus"]) == {"c2", S.MODIFIED}
     assert set(s["feature"]) == {"mfcc"} and set(s["pooling"]) == {"avg"} and set(s["mode"]) == {"array"}
-    assert set(E.collect_scores(outputs, include_modified=False)["eval_corpus"]) == {"c2"}
-    assert E.collect_scores(type(outputs)(outputs.base / "none")).empty
+    assert set(S.collect_scores(outputs, include_modified=False)["eval_corpus"]) == {"c2"}
+    assert S.collect_scores(type(outputs)(outputs.base / "none")).empty
 
 
 # --------------------------------------------------------------------------- results 1 and 2
@@ -103,20 +107,20 @@ def grid(outputs):
             for other in ("c1", "c2", "c3"):
                 if other != tc:
                     put(outputs, scored(30, 30, sh * 0.3, rng, dataset=other, sources=("a", "b")), tc, other, run)
-    return E.collect_scores(outputs)
+    return S.collect_scores(outputs)
 
 
 def test_in_domain_table_total_is_pooled_not_mean(grid):
-    t = E.in_domain_table(grid)
+    t = R.in_domain_table(grid)
     assert list(t.index) == ["c1", "c2", "Total"]
     assert list(t.columns) == ["mel", "mfcc"]  # paper order
     for tc in ("c1", "c2"):
         g = grid[(grid["train_corpus"] == tc) & (grid["eval_corpus"] == tc) & (grid["split"] == "eval")
                  & (grid["feature"] == "mel")]
-        assert t.loc[tc, "mel"] == pytest.approx(E.eer_of(g))
+        assert t.loc[tc, "mel"] == pytest.approx(R.eer_of(g))
     pooled = grid[(grid["train_corpus"] == grid["eval_corpus"]) & (grid["split"] == "eval")
                   & (grid["feature"] == "mel")]
-    assert t.loc["Total", "mel"] == pytest.approx(E.eer_of(pooled))
+    assert t.loc["Total", "mel"] == pytest.approx(R.eer_of(pooled))
     # c2 is 20x larger, so the pooled Total is pulled towards c2, away from the row mean
     assert abs(t.loc["Total", "mel"] - t.loc["c2", "mel"]) < abs(t.loc[["c1", "c2"], "mel"].mean()
                                                                  - t.loc["c2", "mel"])
@@ -125,22 +129,22 @@ def test_in_domain_table_total_is_pooled_not_mean(grid):
 
 def test_in_domain_table_refuses_two_runs_per_feature(grid, outputs):
     put(outputs, scored(5, 5, 1, np.random.default_rng(0), dataset="c1"), "c1", "c1", "mel_max_2")
-    s = E.collect_scores(outputs)
+    s = S.collect_scores(outputs)
     with pytest.raises(ValueError, match="several models per feature"):
-        E.in_domain_table(s)
-    assert list(E.in_domain_table(E.select(s, pooling="avg")).columns) == ["mel", "mfcc"]
+        R.in_domain_table(s)
+    assert list(R.in_domain_table(S.select(s, pooling="avg")).columns) == ["mel", "mfcc"]
 
 
 def test_cross_dataset_tables(grid):
-    x = E.cross_dataset_tables(grid)
+    x = R.cross_dataset_tables(grid)
     pairs = x["pairs"]
     assert len(pairs) == 2 * 2 * 2  # 2 train corpora x 2 other corpora x 2 features
     assert not (pairs["train_corpus"] == pairs["eval_corpus"]).any()
     cross_mel = grid[(grid["train_corpus"] != grid["eval_corpus"]) & (grid["feature"] == "mel")]
-    assert x["by_feature"].loc["mel", "eer"] == pytest.approx(E.eer_of(cross_mel))
+    assert x["by_feature"].loc["mel", "eer"] == pytest.approx(R.eer_of(cross_mel))
     assert x["by_feature"].loc["mel", "n_pairs"] == 4
     c3 = grid[grid["eval_corpus"] == "c3"]
-    assert x["by_eval_corpus"].loc["c3", "eer"] == pytest.approx(E.eer_of(c3))
+    assert x["by_eval_corpus"].loc["c3", "eer"] == pytest.approx(R.eer_of(c3))
     assert x["by_eval_corpus"].loc["c3", "n_train_corpora"] == 2
     assert np.isnan(x["matrix"].loc[("mel", "c1"), "c1"])
     assert x["matrix"].loc[("mel", "c1"), "c2"] == pytest.approx(
@@ -149,9 +153,9 @@ def test_cross_dataset_tables(grid):
 
 
 def test_dev_threshold_and_pair_metrics(grid):
-    th = E.dev_thresholds(grid)
+    th = R.dev_thresholds(grid)
     assert len(th) == 4 and th["dev_threshold"].between(0, 1).all()
-    pm = E.pair_metrics(grid)
+    pm = R.pair_metrics(grid)
     assert len(pm) == 2 * 2 * 3
     row = pm[(pm.train_corpus == "c2") & (pm.eval_corpus == "c2") & (pm.feature == "mfcc")].iloc[0]
     thr = th[(th.train_corpus == "c2") & (th.run == "mfcc_avg_10")]["dev_threshold"].item()
@@ -170,7 +174,7 @@ def test_per_source_eer_against_all_bona_fide():
     r = rows(4, 4, sources=("easy", "hard"))
     # bona 0.6..0.9; easy fakes far below; hard fakes interleaved
     s = [0.6, 0.7, 0.8, 0.9, 0.1, 0.65, 0.2, 0.85]
-    t = E.per_source_eer(E.score_frame(r, s), by=())
+    t = R.per_source_eer(S.score_frame(r, s), by=())
     t = t.set_index("source")
     assert t.loc["easy", "eer"] == 0.0 and t.loc["easy", "n_bona"] == 4 and t.loc["easy", "n_spoof"] == 2
     assert t.loc["hard", "eer"] == pytest.approx(M.compute_eer([0.6, 0.7, 0.8, 0.9], [0.65, 0.85])[0])
@@ -187,14 +191,14 @@ def test_robustness_table_with_clean_reference(outputs):
         put(outputs, scored(50, 50, 3, rng, dataset="c1"), "c1", "c1", run)
         mod = pd.concat([scored(50, 50, 2.5, rng, condition="mp3"), scored(50, 50, 0.0, rng, condition="noise")],
                         ignore_index=True)
-        put(outputs, mod, "c1", E.MODIFIED, run)
-    t = E.robustness_table(E.collect_scores(outputs))
+        put(outputs, mod, "c1", S.MODIFIED, run)
+    t = R.robustness_table(S.collect_scores(outputs))
     assert list(t.columns) == ["clean", "mp3", "noise"]
     assert list(t.index) == ["mel", "mfcc"]
     assert (t["noise"] > t["mp3"]).all() and (t["noise"] > 0.3).all()
-    s = E.collect_scores(outputs)
-    g = s[(s.eval_corpus == E.MODIFIED) & (s.condition == "mp3") & (s.feature == "mel")]
-    assert t.loc["mel", "mp3"] == pytest.approx(E.eer_of(g))
+    s = S.collect_scores(outputs)
+    g = s[(s.eval_corpus == S.MODIFIED) & (s.condition == "mp3") & (s.feature == "mel")]
+    assert t.loc["mel", "mp3"] == pytest.approx(R.eer_of(g))
 
 
 # --------------------------------------------------------------------------- result 3
@@ -202,7 +206,7 @@ def test_robustness_table_with_clean_reference(outputs):
 
 def test_learning_curve_subsets_nested_stratified_deterministic():
     r = rows(30, 90, split="train")
-    subs = E.learning_curve_subsets(r, 10, seed=4)
+    subs = LC.learning_curve_subsets(r, 10, seed=4)
     assert len(subs) == 10
     assert np.array_equal(subs[-1], np.arange(120))
     for a, b in zip(subs, subs[1:]):
@@ -210,19 +214,19 @@ def test_learning_curve_subsets_nested_stratified_deterministic():
     for k, idx in enumerate(subs, 1):
         assert (r["target"].to_numpy()[idx] == 1).sum() == 3 * k  # class proportions kept
         assert len(idx) == 12 * k and np.all(np.diff(idx) > 0)
-    again = E.learning_curve_subsets(r, 10, seed=4)
+    again = LC.learning_curve_subsets(r, 10, seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(subs, again))
-    other = E.learning_curve_subsets(r, 10, seed=5)
+    other = LC.learning_curve_subsets(r, 10, seed=5)
     assert not np.array_equal(subs[0], other[0])
     with pytest.raises(ValueError, match="only 3 real"):
-        E.learning_curve_subsets(rows(3, 30), 10)
+        LC.learning_curve_subsets(rows(3, 30), 10)
 
 
 def test_run_learning_curve_with_injected_training(outputs):
     rng = np.random.default_rng(5)
     train, dev, ev = rows(20, 40, split="train"), rows(5, 5, split="dev"), rows(30, 30, split="eval")
 
-    def load(m, feature, mode):
+    def load(corpus, m, feature, mode):
         x = np.where(m["target"].to_numpy() == 1, 1.0, -1.0)[:, None, None] * np.ones((1, 2, 3))
         return x + rng.normal(0, 1, x.shape), m.reset_index(drop=True)
 
@@ -236,17 +240,17 @@ def test_run_learning_curve_with_injected_training(outputs):
     def predict(rec, X):  # more data -> better separation
         return 1 / (1 + np.exp(-X.mean(axis=(1, 2)) * rec["n"] / 20))
 
-    lc = E.run_learning_curve(outputs, train, dev, ev, "c1", ["mel", "mfcc"], n_subsets=3, seed=0,
+    lc = LC.run_learning_curve(outputs, train, dev, ev, "c1", ["mel", "mfcc"], n_subsets=3, seed=0,
                               load=load, train=train_fn, predict=predict)
     # np.array_split: 20 real -> 7/7/6, 40 fake -> 14/13/13, cumulated
     assert len(lc) == 6 and list(lc["n_train"][:3]) == [21, 41, 60]
     assert [s[2] for s in seen[:3]] == [7, 14, 20]
     assert (outputs.metrics / "learning_curve.csv").is_file()
-    assert (outputs.scores / E.LEARNING_CURVE / "c1" / "array" / "3of3" / "mel_avg.csv").is_file()
+    assert (outputs.scores / A.LEARNING_CURVE / "c1" / "array" / "3of3" / "mel_avg.csv").is_file()
     assert str(seen[0][3]).endswith("learning_curve/c1/array/1of3/mel_avg.keras")
     # re-running reuses the score files: nothing is retrained
     n = len(seen)
-    again = E.run_learning_curve(outputs, train, dev, ev, "c1", ["mel", "mfcc"], n_subsets=3, seed=0,
+    again = LC.run_learning_curve(outputs, train, dev, ev, "c1", ["mel", "mfcc"], n_subsets=3, seed=0,
                                  load=load, train=train_fn, predict=predict)
     assert len(seen) == n
     pd.testing.assert_frame_equal(again, lc)
@@ -263,70 +267,69 @@ def test_score_models_with_injected_loader_and_predictor(outputs):
             p = outputs.models / tc / "array" / f"{f}_avg_10.keras"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
-    models = E.find_models(outputs)
+    models = A.find_models(outputs.models)
     assert len(models) == 4 and set(models["feature"]) == {"mel", "mfcc"}
     loads = []
 
-    def loader(m, feature, mode):
+    def loader(name, m, feature, mode):
         loads.append((m["dataset"].iloc[0], feature))
         return np.arange(len(m), dtype=float)[:, None, None], m
 
     def predictor(path, X):
         return np.full(len(X), 0.25 if "c1" in path else 0.75)
 
-    done = E.score_models(outputs, {"c1": m1, "c2": m2}, models, loader=loader, predictor=predictor)
+    done = SC.score_models(outputs, {"c1": m1, "c2": m2}, models, loader=loader, predictor=predictor)
     assert done["written"].all() and len(done) == 8
     assert sorted(loads) == sorted({(d, f) for d in ("c1", "c2") for f in ("mel", "mfcc")})  # once each
-    ind = E.read_scores(E.score_path(outputs, "c1", "c1", "array", "mel_avg_10"))
+    ind = S.read_scores(S.score_path(outputs, "c1", "c1", "array", "mel_avg_10"))
     assert set(ind["split"]) == {"dev", "eval"} and len(ind) == 14
-    cross = E.read_scores(E.score_path(outputs, "c1", "c2", "array", "mel_avg_10"))
+    cross = S.read_scores(S.score_path(outputs, "c1", "c2", "array", "mel_avg_10"))
     assert set(cross["split"]) == {"eval"} and len(cross) == 10 and (cross["score"] == 0.25).all()
-    again = E.score_models(outputs, {"c1": m1, "c2": m2}, models, loader=loader, predictor=predictor)
+    again = SC.score_models(outputs, {"c1": m1, "c2": m2}, models, loader=loader, predictor=predictor)
     assert not again["written"].any() and len(loads) == 4
 
 
 # --------------------------------------------------------------------------- result 4
 
 
-def test_hardware_table_reads_defensively(outputs):
-    pd.DataFrame({
-        "feature": ["mel", "mfcc", "mel", "mfcc"], "mode": ["array", "array", "image", "image"],
-        "storage_bytes_per_clip": [129024, 10080, 1, 1], "peak_ram_mb": [500.0, 100.0, 1, 1],
-        "loop_ms_per_clip": [2.0, 1.5, 9, 9], "batch_ms_per_clip": [1.9, 0.6, 9, 9], "note_x": [1, 2, 3, 4],
-    }).to_csv(outputs.metrics / "features_hardware.csv", index=False)
-    runs = outputs.metrics / "runs"
-    runs.mkdir()
-    for i, (f, rss, sps) in enumerate([("mel", 2000.0, 221.0), ("mel", 3000.0, 200.0), ("mfcc", 800.0, 783.0)]):
-        (runs / f"r{i}.json").write_text(json.dumps({"name": f"{f}_avg_10", "feature": f, "mode": "array",
-                                                     "peak_rss_mb": rss, "train_samples_per_s": sps}))
-    (runs / "broken.json").write_text("{not json")
-    t = E.hardware_table(outputs)
+def test_hardware_table_reads_the_benchmark_and_the_training_records(outputs):
+    from idsd import hardware
+
+    bench = hardware.hardware_table(clips=2, features=["mel", "mfcc"], seed=0)
+    # an image-mode row of the same feature must not leak into the array-mode table
+    hardware.write_hardware_table(pd.concat([bench, bench.iloc[:1].assign(mode="image", batch_ms_per_clip=999.0)]),
+                                  outputs)
+    for corpus, f, rss, sps in [("c1", "mel", 2000.0, 221.0), ("c2", "mel", 3000.0, 200.0), ("c1", "mfcc", 800.0, 783.0)]:
+        A.write_record(outputs.model_file(corpus, "array", f"{f}_avg_10"),
+                       {"name": f"{f}_avg_10", "feature": f, "mode": "array", "train_corpus": corpus,
+                        "peak_rss_mb": rss, "train_samples_per_s": sps})
+    # the learning curve's records are not the grid's
+    A.write_record(outputs.learning_curve_model_file("c1", "array", 1, 3, "mel_avg_10"),
+                   {"name": "mel_avg_10", "feature": "mel", "mode": "array", "peak_rss_mb": 9000.0,
+                    "learning_curve": True})
+    t = R.hardware_table(outputs)
+    b = bench.set_index("feature")
     assert list(t.index) == ["mel", "mfcc"]
-    assert t.loc["mel", "storage_bytes_per_clip"] == 129024
+    assert t.loc["mel", "storage_bytes_per_clip"] == 256 * 126 * 4
     assert t.loc["mel", "storage_gb_at_240k"] == pytest.approx(30.97, abs=0.01)  # the paper's 31.0
-    assert t.loc["mfcc", "extract_ms"] == pytest.approx(0.6)  # batch preferred to loop
-    assert t.loc["mel", "extract_ram_gb"] == pytest.approx(0.5)
+    assert t.loc["mel", "extract_ms"] == pytest.approx(b.loc["mel", "batch_ms_per_clip"])  # ours, not upstream's
+    assert t.loc["mfcc", "extract_ram_gb"] == pytest.approx(b.loc["mfcc", "peak_ram_mib"] * 2 ** 20 / 1e9)
     assert t.loc["mel", "train_peak_ram_gb"] == pytest.approx(3.0)
     assert t.loc["mel", "train_samples_per_s"] == pytest.approx(210.5)
     assert t.loc["mel", "storage_norm"] == 1.0 and t.loc["mel", "ram_norm"] == 1.0
-    assert t.loc["mfcc", "time_norm"] == pytest.approx(0.6 / 1.9)
+
+
+def test_features_benchmark_with_other_columns_is_refused(tmp_path):
+    from idsd.errors import InputError
+
+    p = tmp_path / "hw.csv"
+    pd.DataFrame({"feature": ["stft"], "storage_gb": [62.0], "ram_gb": [200.0]}).to_csv(p, index=False)
+    with pytest.raises(InputError, match="hw.csv.*missing"):
+        R.read_features_hardware(p)
 
 
 def test_hardware_table_without_inputs_is_empty(outputs):
-    assert E.hardware_table(outputs).empty
-
-
-def test_read_features_hardware_units(tmp_path):
-    p = tmp_path / "hw.csv"
-    pd.DataFrame({"feature": ["stft"], "storage_gb": [62.0], "n_clips": [240000], "extract_s_per_clip": [0.000846],
-                  "ram_gb": [200.0]}).to_csv(p, index=False)
-    hw = E.read_features_hardware(p)
-    assert hw.loc["stft", "storage_bytes_per_clip"] == pytest.approx(62e9 / 240000)
-    assert hw.loc["stft", "extract_ms"] == pytest.approx(0.846)
-    assert hw.loc["stft", "ram_gb"] == pytest.approx(200.0)
-    pd.DataFrame({"x": [1]}).to_csv(p, index=False)
-    with pytest.raises(ValueError, match="feature"):
-        E.read_features_hardware(p)
+    assert R.hardware_table(outputs).empty
 
 
 def test_score_baselines_fits_each_training_corpus_and_scores_every_eval_split(outputs, manifest_factory):
@@ -338,13 +341,13 @@ def test_score_baselines_fits_each_training_corpus_and_scores_every_eval_split(o
             outputs.manifests / f"{name}.csv", index=False)
     study = Study("embedded", [CorpusEntry("c1", "manifests/c1.csv", True), CorpusEntry("c2", "manifests/c2.csv",
                                                                                          True)])
-    done = E.score_baselines(outputs, study, progress=False)
+    done = SC.score_baselines(outputs, study, progress=False)
     assert done["written"].all() and len(done) == 2 * 2 * 2  # 2 training corpora x 2 eval corpora x 2 kinds
-    own = E.read_scores(E.score_path(outputs, "c1", "c1", E.BASELINE_MODE, "lfcc-gmm"))
-    other = E.read_scores(E.score_path(outputs, "c1", "c2", E.BASELINE_MODE, "bands-lr"))
+    own = S.read_scores(S.score_path(outputs, "c1", "c1", S.BASELINE_MODE, "lfcc-gmm"))
+    other = S.read_scores(S.score_path(outputs, "c1", "c2", S.BASELINE_MODE, "bands-lr"))
     assert set(own["split"]) == {"dev", "eval"} and set(other["split"]) == {"eval"} and set(other["dataset"]) == {"c2"}
     assert own["score"].between(0, 1).all()  # LLR mapped to P(real)
-    s = E.collect_scores(outputs)
-    assert set(s["mode"]) == {E.BASELINE_MODE} and set(s["feature"]) == {"lfcc-gmm", "bands-lr"}
-    again = E.score_baselines(outputs, study, progress=False)
+    s = S.collect_scores(outputs)
+    assert set(s["mode"]) == {S.BASELINE_MODE} and set(s["feature"]) == {"lfcc-gmm", "bands-lr"}
+    again = SC.score_baselines(outputs, study, progress=False)
     assert not again["written"].any()  # reused
