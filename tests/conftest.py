@@ -101,3 +101,47 @@ def manifest_factory(tmp_path):
         return pd.DataFrame(rows)
 
     return make
+
+
+@pytest.fixture
+def count_extraction(monkeypatch):
+    """``count_extraction()`` -> a list that records the batch size of every
+    ``idsd.cache.extract_batch`` call from then on."""
+    import idsd.cache as C
+
+    def start() -> list[int]:
+        calls = []
+        real = C.extract_batch
+
+        def spy(Y, *a, **k):
+            calls.append(len(Y))
+            return real(Y, *a, **k)
+
+        monkeypatch.setattr(C, "extract_batch", spy)
+        return calls
+
+    return start
+
+
+def kill_during_extraction(manifest_csv, cache, batch_files: int, name: str | None = None, at_call: int = 3):
+    """Run ``idsd.cache.load_feature_set`` in a subprocess that SIGKILLs itself at the ``at_call``-th
+    extraction batch; return the finished process (its return code is ``-SIGKILL``)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, pandas as pd\n"
+        "import idsd.cache as C\n"
+        "from idsd.features import FeatureConfig\n"
+        "real = C.extract_batch\n"
+        "n = [0]\n"
+        "def killer(*a, **k):\n"
+        "    n[0] += 1\n"
+        f"    if n[0] == {int(at_call)}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*a, **k)\n"
+        "C.extract_batch = killer\n"
+        f"C.load_feature_set(pd.read_csv({str(manifest_csv)!r}), FeatureConfig('mfcc'), {str(cache)!r}, "
+        f"progress=False, batch_files={int(batch_files)}, name={name!r})\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import kill_during_extraction
 
 from idsd import cache as C
 from idsd import features as F
@@ -21,21 +20,9 @@ def manifest(manifest_factory):
     return manifest_factory(n_per_class={"train": 3, "dev": 1, "eval": 1})
 
 
-def _count_calls(monkeypatch):
-    calls = []
-    real = C.extract_batch
-
-    def spy(Y, *a, **k):
-        calls.append(len(Y))
-        return real(Y, *a, **k)
-
-    monkeypatch.setattr(C, "extract_batch", spy)
-    return calls
-
-
-def test_fill_and_reload(manifest, tmp_path, monkeypatch):
+def test_fill_and_reload(manifest, tmp_path, monkeypatch, count_extraction):
     cfg = F.FeatureConfig("mel")
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs = C.load_feature_set(manifest, cfg, tmp_path / "cache", progress=False)
     assert isinstance(fs.X, np.memmap) and fs.X.dtype == np.float16 and fs.X.shape == (10, 256, 126)
     assert fs.y.dtype == np.int8 and list(fs.y) == list(manifest["target"])
@@ -68,28 +55,13 @@ def test_float16_storage_error(manifest, tmp_path):
         assert ref.max() < 6e4
 
 
-def test_resume_after_kill(manifest, tmp_path, monkeypatch):
+def test_resume_after_kill(manifest, tmp_path, monkeypatch, count_extraction):
     cache = tmp_path / "cache"
     mpath = tmp_path / "m.csv"
     manifest.to_csv(mpath, index=False)
-    script = (
-        "import os, signal, sys, pandas as pd\n"
-        "import idsd.cache as C\n"
-        "from idsd.features import FeatureConfig\n"
-        "real = C.extract_batch\n"
-        "n = [0]\n"
-        "def killer(*a, **k):\n"
-        "    n[0] += 1\n"
-        "    if n[0] == 3:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    return real(*a, **k)\n"
-        "C.extract_batch = killer\n"
-        f"C.load_feature_set(pd.read_csv({str(mpath)!r}), FeatureConfig('mfcc'), {str(cache)!r}, "
-        "progress=False, batch_files=2)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    r = kill_during_extraction(mpath, cache, batch_files=2)
     assert r.returncode == -signal.SIGKILL, r.stderr[-1000:]
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs = C.load_feature_set(manifest, F.FeatureConfig("mfcc"), cache, progress=False, batch_files=2)
     assert sum(calls) == 10 - 4  # the two committed batches (2 files each) were kept
     fresh = C.load_feature_set(manifest, F.FeatureConfig("mfcc"), tmp_path / "fresh", progress=False)
@@ -97,7 +69,7 @@ def test_resume_after_kill(manifest, tmp_path, monkeypatch):
     assert not list(cache.rglob("*.tmp*"))
 
 
-def test_corrupted_rows_are_recomputed(manifest, tmp_path, monkeypatch):
+def test_corrupted_rows_are_recomputed(manifest, tmp_path, monkeypatch, count_extraction):
     cfg = F.FeatureConfig("chroma")
     fs = C.load_feature_set(manifest, cfg, tmp_path, progress=False)
     good = np.array(fs.X)
@@ -108,7 +80,7 @@ def test_corrupted_rows_are_recomputed(manifest, tmp_path, monkeypatch):
     off = len(raw) - 10 * row_bytes + 3 * row_bytes + 100  # inside row 3
     raw[off:off + 50] = os.urandom(50)
     path.write_bytes(bytes(raw))
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs = C.load_feature_set(manifest, cfg, tmp_path, progress=False)
     assert sum(calls) == 1 and np.array_equal(np.asarray(fs.X), good)
     # a truncated array file is recreated

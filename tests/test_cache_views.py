@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import kill_during_extraction
 
 from idsd import cache as C
 from idsd import features as F
@@ -23,18 +22,6 @@ from idsd.errors import InputError
 from idsd.study import CorpusEntry, Study
 
 CFG = F.FeatureConfig("mfcc")  # (40, 63): the cheapest representation
-
-
-def _count_calls(monkeypatch):
-    calls = []
-    real = C.extract_batch
-
-    def spy(Y, *a, **k):
-        calls.append(len(Y))
-        return real(Y, *a, **k)
-
-    monkeypatch.setattr(C, "extract_batch", spy)
-    return calls
 
 
 def _digest(path) -> str:
@@ -61,8 +48,8 @@ def study(outputs, corpus):
                  modified_manifest="manifests/modified.csv")
 
 
-def test_corpus_loaded_twice_maps_one_file(outputs, study, monkeypatch):
-    calls = _count_calls(monkeypatch)
+def test_corpus_loaded_twice_maps_one_file(outputs, study, monkeypatch, count_extraction):
+    calls = count_extraction()
     fs = C.corpus_features(outputs, study, "toy", CFG, progress=False)
     cdir = fs.path.parent
     assert fs.path == cdir / "toy.npy" and (cdir / "toy.rows.csv").is_file() and sum(calls) == 10
@@ -246,14 +233,14 @@ def test_select_order_rejected_and_missing_rows(corpus, tmp_path, write_clip):
         fs.select(m[["path"]])
 
 
-def test_changed_manifest_reuses_rows_and_replaces_the_file(corpus, manifest_factory, tmp_path, monkeypatch):
+def test_changed_manifest_reuses_rows_and_replaces_the_file(corpus, manifest_factory, tmp_path, monkeypatch, count_extraction):
     cache = tmp_path / "cache"
     fs1 = C.load_feature_set(corpus, CFG, cache, progress=False, name="toy")
     old_values = np.array(fs1.X)
     cdir, inode = fs1.path.parent, os.stat(fs1.path).st_ino
     extra = manifest_factory(n_per_class={"eval": 1}, dataset="extra")  # 2 new files
     m2 = pd.concat([corpus.iloc[[9, 0, 1, 2, 5, 6, 7]], extra], ignore_index=True)  # 3 rows gone, reordered
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs2 = C.load_feature_set(m2, CFG, cache, progress=False, name="toy")
     assert sum(calls) == 2  # only the new files' rows extracted
     assert fs2.path == cdir / "toy.npy" and os.stat(fs2.path).st_ino != inode and fs2.X.shape[0] == 9
@@ -272,7 +259,7 @@ def test_changed_manifest_reuses_rows_and_replaces_the_file(corpus, manifest_fac
         C.load_feature_set(m2, CFG, cache, progress=False, name="toy~rebuild")
 
 
-def test_killed_rebuild_keeps_the_old_version_and_resumes(corpus, manifest_factory, tmp_path, monkeypatch):
+def test_killed_rebuild_keeps_the_old_version_and_resumes(corpus, manifest_factory, tmp_path, monkeypatch, count_extraction):
     cache = tmp_path / "cache"
     fs1 = C.load_feature_set(corpus, CFG, cache, progress=False, name="toy")
     cdir = fs1.path.parent
@@ -282,27 +269,12 @@ def test_killed_rebuild_keeps_the_old_version_and_resumes(corpus, manifest_facto
     m2 = pd.concat([corpus, extra], ignore_index=True)
     mpath = tmp_path / "m2.csv"
     m2.to_csv(mpath, index=False)
-    script = (
-        "import os, signal, pandas as pd\n"
-        "import idsd.cache as C\n"
-        "from idsd.features import FeatureConfig\n"
-        "real = C.extract_batch\n"
-        "n = [0]\n"
-        "def killer(*a, **k):\n"
-        "    n[0] += 1\n"
-        "    if n[0] == 3:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    return real(*a, **k)\n"
-        "C.extract_batch = killer\n"
-        f"C.load_feature_set(pd.read_csv({str(mpath)!r}), FeatureConfig('mfcc'), {str(cache)!r}, "
-        "progress=False, batch_files=1, name='toy')\n"
-    )
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    r = kill_during_extraction(mpath, cache, batch_files=1, name='toy')
     assert r.returncode == -signal.SIGKILL, r.stderr[-1000:]
     # the old version is untouched; the new one is half built beside it
     assert {p: _digest(cdir / p) for p in old} == old
     assert (cdir / "toy~rebuild.npy").is_file() and (cdir / "toy~rebuild.rows.csv").is_file()
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs2 = C.load_feature_set(m2, CFG, cache, progress=False, batch_files=1, name="toy")
     assert sum(calls) == 2  # 4 new files, 2 committed before the kill
     fresh = C.load_feature_set(m2, CFG, tmp_path / "fresh", progress=False)
@@ -310,7 +282,7 @@ def test_killed_rebuild_keeps_the_old_version_and_resumes(corpus, manifest_facto
     assert not list(cache.rglob("*.tmp*")) and not list(cdir.glob("*~*"))
 
 
-def test_interrupted_swap_is_finished(corpus, manifest_factory, tmp_path, monkeypatch):
+def test_interrupted_swap_is_finished(corpus, manifest_factory, tmp_path, monkeypatch, count_extraction):
     cache = tmp_path / "cache"
     C.load_feature_set(corpus, CFG, cache, progress=False, name="toy")
     m2 = pd.concat([corpus.iloc[::-1], manifest_factory(n_per_class={"eval": 1}, dataset="extra")],
@@ -328,14 +300,14 @@ def test_interrupted_swap_is_finished(corpus, manifest_factory, tmp_path, monkey
     monkeypatch.setattr(C.os, "replace", real_replace)
     cdir = C.config_dir(cache, CFG)
     assert (cdir / "toy~swap").is_file() and not (cdir / "toy~rebuild.npy").exists()  # new array moved, old table
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs = C.load_feature_set(m2, CFG, cache, progress=False, name="toy")
     assert calls == [] and not list(cdir.glob("*~*"))
     fresh = C.load_feature_set(m2, CFG, tmp_path / "fresh", progress=False)
     assert np.array_equal(fs.X, fresh.X)
 
 
-def test_corrupted_corpus_row_recomputed_and_verified_once(outputs, study, monkeypatch):
+def test_corrupted_corpus_row_recomputed_and_verified_once(outputs, study, monkeypatch, count_extraction):
     fs = C.corpus_features(outputs, study, "toy", CFG, progress=False)
     good, path = np.array(fs.X), fs.path
     del fs
@@ -352,6 +324,6 @@ def test_corrupted_corpus_row_recomputed_and_verified_once(outputs, study, monke
     raw[off:off + 40] = os.urandom(40)
     (path.parent / "x.part").write_bytes(bytes(raw))
     os.replace(path.parent / "x.part", path)  # a new version of the file
-    calls = _count_calls(monkeypatch)
+    calls = count_extraction()
     fs = C.corpus_features(outputs, study, "toy", CFG, progress=False)
     assert sum(calls) == 1 and np.array_equal(np.asarray(fs.X), good)
