@@ -47,6 +47,8 @@ from idsd.model import parse_run_name
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIX = ".keras"
+UPSTREAM_SUFFIX = ".h5"
+"""The authors' keras-tcn models (Keras 2 HDF5, :mod:`idsd.upstream`); they have no record."""
 RECORD_SUFFIX = ".record.json"
 HISTORY_SUFFIX = ".history.csv"
 RECORD_FORMAT = "idsd-model/1"
@@ -147,20 +149,52 @@ def read_record(model_path: str | os.PathLike) -> dict | None:
         raise ModelRecordError(str(exc)) from None
 
 
-def load_model(path: str | os.PathLike):
-    """Load a saved detector without its optimizer (Keras safe mode, any backend's file).
+def load_model(path: str | os.PathLike, **upstream):
+    """Load a saved detector without its optimizer.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.keras`` file (Keras safe mode, any backend's file), or an authors' keras-tcn ``.h5``
+        (``<feature>_<pooling>_<setting>.h5``, :func:`idsd.upstream.load_upstream`: such a file
+        has no model record, so no decision threshold: 0.5 applies).
+    **upstream
+        ``feature``, ``pooling``, ``input_shape`` for an ``.h5`` whose name does not tell them
+        (ignored for ``.keras``).
+
+    Returns
+    -------
+    keras.Model
+        Input (batch, n_bins, n_frames) -> output (batch, 1) P(real).
 
     Raises
     ------
     FileNotFoundError
         No such file.
+    idsd.errors.InputError
+        An ``.h5`` that does not hold the upstream model's weights (one line: file and problem).
     """
     import keras
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{show_path(p)}: no such model file")
+    if p.name.lower().endswith(UPSTREAM_SUFFIX):
+        from idsd.upstream import load_upstream
+
+        return load_upstream(p, **upstream)
     return keras.saving.load_model(p, compile=False, safe_mode=True)
+
+
+def _upstream_mode(path: Path) -> str:
+    """Input mode of an authors' ``.h5`` (``image`` for the 640x480 models), ``array`` when it cannot be told."""
+    from idsd.upstream import upstream_info
+
+    try:
+        return upstream_info(path).mode
+    except IDSDError as exc:  # the error is raised again, in full, when the model is loaded
+        log.debug("%s: mode not told from the weights (%s); array", path, exc)
+        return "array"
 
 
 def find_models(root: str | os.PathLike, train_corpora=None, mode: str | None = None, features=None,
@@ -178,8 +212,10 @@ def find_models(root: str | os.PathLike, train_corpora=None, mode: str | None = 
     layout : {"grid", "any"}
         ``grid``: the study layout ``<root>/<train_corpus>/<mode>/<run>.keras`` (the learning
         curve's and the installed detector's folders are not part of it). ``any``: every
-        ``.keras`` file below ``root``; corpus, mode and feature come from the record, else from
-        the file name (``<feature>_<pooling>_<setting>``).
+        ``.keras`` file below ``root``, and every authors' keras-tcn ``<run>.h5``
+        (:mod:`idsd.upstream`); corpus, mode and feature come from the record, else from the
+        file name (``<feature>_<pooling>_<setting>``) and, for an ``.h5``, the mode from its
+        weights (``image`` for a 640x480 input, else ``array``; corpus ``upstream``).
 
     Returns
     -------
@@ -192,7 +228,8 @@ def find_models(root: str | os.PathLike, train_corpora=None, mode: str | None = 
         paths = sorted(root.glob(f"*/*/*{MODEL_SUFFIX}"))
         paths = [p for p in paths if p.parts[-3] not in (LEARNING_CURVE, DETECT)]
     elif layout == "any":
-        paths = sorted(p for p in root.rglob(f"*{MODEL_SUFFIX}") if p.is_file())
+        paths = sorted(p for p in root.rglob("*")
+                       if (p.name.endswith(MODEL_SUFFIX) or p.name.lower().endswith(UPSTREAM_SUFFIX)) and p.is_file())
     else:
         raise ValueError(f"layout must be 'grid' or 'any', got {layout!r}")
     for p in paths:
@@ -200,7 +237,9 @@ def find_models(root: str | os.PathLike, train_corpora=None, mode: str | None = 
         row = {"train_corpus": p.parts[-3] if len(p.parts) >= 3 else "", "mode": p.parts[-2],
                "run": p.stem, "feature": info["feature"], "pooling": info["pooling"], "seed": info["seed"],
                "path": str(p)}
-        if layout == "any":
+        if p.name.lower().endswith(UPSTREAM_SUFFIX):
+            row.update(train_corpus="upstream", mode=_upstream_mode(p))
+        elif layout == "any":
             rec = read_record(p) or {}
             row["train_corpus"] = rec.get("train_corpus") or "unknown"
             row["mode"] = rec.get("mode") or "array"

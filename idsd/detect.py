@@ -22,6 +22,12 @@ without a record (one trained elsewhere) needs the feature (``feature=``), or it
 run name ``<feature>_<pooling>_<setting>``; the mode defaults to the parent folder name when it is
 a mode (``models/<corpus>/<mode>/...``), else ``array``.
 
+The authors' published keras-tcn models (``<feature>_<pooling>_<setting>.h5``, e.g.
+``mel_avg_10.h5``) load too (:func:`idsd.upstream.load_upstream`): they have no record, so the
+feature comes from ``feature=`` or the file name, the mode from the weights (``image`` for the
+640x480 models of the upstream main branch, else ``array``), and the threshold is 0.5 (upstream's
+``eval_model.py`` decision) unless one is given.
+
 The default model of ``idsd detect`` is the newest ``.keras`` file in
 :func:`default_model_dir` (``<outputs>/models/detect/``), which the study installs
 (:func:`idsd.study.install_detector`, notebook 04) after evaluating the grid.
@@ -360,7 +366,8 @@ class Detector:
         Parameters
         ----------
         model_path : str or PathLike
-            A ``.keras`` file or a folder (see :func:`find_model`).
+            A ``.keras`` file, an authors' keras-tcn ``.h5`` (no record: mode from its weights,
+            threshold 0.5), or a folder (see :func:`find_model`).
         feature, mode : str, optional
             Needed only when the model has no record (they must agree with the record otherwise).
         threshold : float, optional
@@ -374,8 +381,10 @@ class Detector:
         ModelNotFoundError, DetectorConfigError
         """
         from idsd.features import FEATURES, MODES, feature_shape
+        from idsd.upstream import is_upstream
 
         path = find_model(model_path)
+        upstream = is_upstream(path)
         try:
             record = read_record(path)
         except ModelRecordError as exc:
@@ -399,10 +408,21 @@ class Detector:
                         f"{path}: no model record ({record_path(path).name}) and the feature cannot be "
                         f"told from the file name: pass --feature (one of {', '.join(FEATURES)})")
                 feature = guess
+            if mode is None and upstream and feature in FEATURES:
+                from idsd.upstream import upstream_info
+
+                try:  # the 640x480 image models of the upstream main branch, else array
+                    mode = upstream_info(path, feature=feature).mode
+                except IDSDError as exc:
+                    raise DetectorConfigError(str(exc)) from None
             if mode is None:
                 mode = path.parent.name if path.parent.name in MODES else "array"
-            log.warning("%s has no model record (%s): using feature %r, mode %r", path.name,
-                        record_path(path).name, feature, mode)
+            if upstream:
+                log.warning("%s is an authors' keras-tcn model (no model record): using feature %r, mode %r, "
+                            "threshold 0.5 unless given", path.name, feature, mode)
+            else:
+                log.warning("%s has no model record (%s): using feature %r, mode %r", path.name,
+                            record_path(path).name, feature, mode)
         if feature not in FEATURES:
             raise DetectorConfigError(f"unknown feature {feature!r} (one of {', '.join(FEATURES)})")
         if mode not in MODES:
@@ -411,7 +431,9 @@ class Detector:
         from idsd.artifact import load_model  # Keras: imported only once the record and arguments are checked
 
         try:
-            model = load_model(path)
+            model = load_model(path, feature=feature) if upstream else load_model(path)
+        except IDSDError as exc:  # already names the file and the problem
+            raise DetectorConfigError(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - zip, HDF5, safe-mode and Keras errors alike
             raise DetectorConfigError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})") from exc
         expected = tuple(int(n) for n in feature_shape(feature, mode, **overrides))
@@ -427,6 +449,9 @@ class Detector:
             threshold = float(record["threshold"])
             source = record.get("threshold_source") or "dev EER"
             source = f"{source} threshold stored with the model"
+        elif upstream:
+            source = ("default 0.5: an authors' .h5 model stores no threshold (upstream eval_model.py "
+                      "decides at 0.5; not calibrated here)")
         else:
             source = "default 0.5: no threshold stored with the model (not calibrated on a dev set)"
             log.warning("%s: no decision threshold stored with the model; using 0.5", path.name)

@@ -217,3 +217,4 @@ def build_model(input_shape: tuple[int, int], pooling: str = "avg", pool_size: i
     x = layers.Flatten(name="flatten")(x)
     out = layers.Dense(1, activation="sigmoid", dtype="float32", name="p_real")(x)
     return keras.Model(inp, out, name=name or f"idsd_tcn_{pooling}_{p}")
+from idsd.upstream import load_upstream  # noqa: E402,F401  (the authors' keras-tcn .h5 models)

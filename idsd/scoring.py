@@ -100,7 +100,10 @@ def feature_loader(out: Outputs, study=None):
 
 
 def model_predictor(batch_size: int = 256):
-    """``predict(model_path, X) -> scores``, keeping the last loaded model in memory."""
+    """``predict(model_path, X) -> scores``, keeping the last loaded model in memory.
+
+    ``model_path`` is a ``.keras`` file or an authors' ``.h5`` (:func:`idsd.artifact.load_model`).
+    """
     loaded: dict[str, object] = {}
 
     def predict(model_path: str, X) -> np.ndarray:
@@ -118,7 +121,7 @@ def score_feature_set(model_path: str, fs, batch_size: int = 256, predictor: Cal
     Parameters
     ----------
     model_path : str or PathLike
-        A ``.keras`` file.
+        A ``.keras`` file, or an authors' keras-tcn ``.h5`` (:func:`idsd.artifact.load_model`).
     fs : idsd.cache.FeatureSet
         Features (``X`` (n, n_bins, n_frames)) and their manifest ``rows``.
     batch_size : int

@@ -20,7 +20,7 @@ _idsd_log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 _idsd_req_hash() {  # $1 = 1 to include the test tools
   local files=("$IDSD_REPO/requirements.txt" "$IDSD_REPO/pyproject.toml")
-  [ "${1:-0}" = 1 ] && files+=("$IDSD_REPO/requirements-dev.txt")
+  [ "${1:-0}" = 1 ] && files+=("$IDSD_REPO/requirements-dev.txt" "$IDSD_REPO/requirements-tcn.txt")
   cat "${files[@]}" | sha256sum | cut -c1-16
 }
 
@@ -40,7 +40,7 @@ for line in open(pathlib.Path(sys.argv[1]) / "requirements.txt"):
 for name in ("tensorflow-cpu", "keras", "librosa", "papermill"):
     assert md.version(name) == pins[name], name
 if sys.argv[2] == "1":
-    import pytest, ruff  # noqa: F401  (the test tools)
+    import pytest, ruff, tcn, tf_keras  # noqa: F401  (the test tools and references)
 PY
 }
 
@@ -68,9 +68,10 @@ idsd_python_env() {
       [ "${IDSD_DEV:-0}" = 1 ] && req="$IDSD_REPO/requirements-dev.txt"
       "$PY" -m pip install -q --disable-pip-version-check -r "$req" 2> >(grep -v 'is ignored' >&2)
       if [ "${IDSD_DEV:-0}" = 1 ]; then
-        # keras-tcn (reference implementation for the parameter test) declares a dependency on the
-        # full tensorflow wheel; --no-deps keeps a single TensorFlow.
-        "$PY" -m pip install -q --disable-pip-version-check --no-deps keras-tcn==3.5.7 2> >(grep -v 'is ignored' >&2)
+        # keras-tcn and tf-keras (the authors' TCN layer and Keras 2, the test references of
+        # tests/test_model.py and tests/test_upstream.py) declare a dependency on the full
+        # tensorflow wheel; --no-deps keeps a single TensorFlow (tensorflow-cpu).
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps -r "$IDSD_REPO/requirements-tcn.txt" 2> >(grep -v 'is ignored' >&2)
       fi
       "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$IDSD_REPO" 2> >(grep -v 'is ignored' >&2)
       rm -f "$venv"/.idsd-installed-*

@@ -32,7 +32,7 @@ def register(subparsers, groups) -> None:
             "the probability that the speech is bona fide, 0..1, higher = more genuine. File score "
             "= mean of the window scores weighted by the audio in each window; min/max over "
             "windows are shown too. Decision: real if score > threshold (the development-set EER "
-            "threshold stored with the model, else 0.5), otherwise fake. Entries of folders that "
+            "threshold stored with the model, else 0.5; the authors' .h5 models store none), otherwise fake. Entries of folders that "
             "are not scored on purpose (hidden, not an audio name, FIFO, broken symlink) are "
             "listed as skipped. Put -- before file names that start with '-' "
             "(idsd detect -- -x.wav). Exit status: 0 all files scored, 1 some could not be "
@@ -43,8 +43,9 @@ def register(subparsers, groups) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files (any format ffmpeg/libsndfile reads) or folders (walked recursively)")
     p.add_argument("--model", metavar="M",
-                   help="a .keras model (or a folder of them: the newest is used); default: the "
-                        "newest model in <outputs>/models/detect/")
+                   help="a .keras model (or a folder of them: the newest is used), or an authors' "
+                        "keras-tcn <feature>_<pooling>_<setting>.h5 (no record: threshold 0.5, mode "
+                        "from its weights); default: the newest model in <outputs>/models/detect/")
     p.add_argument("--feature", metavar="F",
                    help="feature of a model without a model record (mel, stft, cqt, vqt, iirt, mfcc, "
                         "chroma); default: from the record, else from the model's file name")

@@ -1,12 +1,16 @@
 """``idsd eval -i DATASET -m SUFFIX``: score every feature's model on a corpus (upstream ``eval_model.py``).
 
 Upstream usage ``eval_model.py -i ... -m _max_10``: for every feature whose model
-``<feature><SUFFIX>.keras`` exists, score the evaluation split and write one score file per class
+``<feature><SUFFIX>.keras`` (or the authors' keras-tcn ``<feature><SUFFIX>.h5``,
+:func:`idsd.upstream.load_upstream`) exists, score the evaluation split and write one score file per class
 (``genuine`` = real, ``spoof`` = fake; one ``%1.4f`` score P(real) per line), counts genuine /
 deepfake accepts and rejects at 0.5, and compute the EER (:func:`idsd.metrics.compute_eer`).
 
 Models are looked up anywhere under ``--models`` (default ``<outputs>/models``) with the package's
-one finder (:func:`idsd.artifact.find_models`); several matches are an error. Scoring is the
+one finder (:func:`idsd.artifact.find_models`); several matches are an error. An ``.h5`` has no
+record: its mode comes from ``--mode``, else from its weights (``image`` for the 640x480 models of
+the upstream main branch, else ``array``), its training corpus is ``upstream``, and the counts use
+``--threshold`` (0.5, as upstream). Scoring is the
 notebooks' path (:func:`idsd.scoring.score_feature_set`), and the score file has the study's schema
 and place (:meth:`idsd.paths.Outputs.score_file`:
 ``<outputs>/scores/<train corpus>/<eval corpus>/<mode>/<run>.csv``), so notebooks and reports read
@@ -30,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers, groups) -> None:
     p = subparsers.add_parser(
-        "eval", help="score each feature's model <feature><SUFFIX>.keras on a corpus's eval split",
+        "eval", help="score each feature's model <feature><SUFFIX>.keras (or .h5) on a corpus's eval split",
         description="Upstream eval_model.py: per-class score files, accept/reject counts at 0.5, EER.")
     p.add_argument("-i", "--input", required=True, metavar="DATASET",
                    help="corpus folder (any supported layout) or manifest CSV")
@@ -45,7 +49,9 @@ def register(subparsers, groups) -> None:
                    help="accept as real when score > threshold (a number in [0, 1])")
     p.add_argument("--batch", type=positive_int, default=256)
     p.add_argument("--outputs", default=None, help="outputs directory (default: the workbook's outputs/)")
-    p.add_argument("--models", default=None, help="models folder (default <outputs>/models)")
+    p.add_argument("--models", default=None,
+                   help="models folder, searched recursively for <feature><SUFFIX>.keras and the authors' "
+                        "keras-tcn <feature><SUFFIX>.h5 (default <outputs>/models)")
     p.add_argument("--scores", default=None, help="write score files and the summary flat into this folder")
     p.set_defaults(func=run)
 
@@ -65,8 +71,12 @@ def evaluate_model(model_path: Path, manifest, feature: str, mode_arg: str | Non
     from idsd.commands.train import load_split
     from idsd.errors import TrainingError
     from idsd.scoring import score_feature_set
+    from idsd.upstream import is_upstream, upstream_info
 
     record = read_record(model_path) or {}
+    upstream = is_upstream(model_path)
+    if upstream and not mode_arg:  # no record: the weights tell the 640x480 image models from the arrays
+        mode_arg = upstream_info(model_path, feature=feature).mode
     mode = record.get("mode") or mode_arg or "array"
     if mode_arg and record.get("mode") and mode_arg != record["mode"]:
         raise TrainingError(f"{model_path.name} was trained in mode {record['mode']!r}, not {mode_arg!r}")
@@ -76,7 +86,7 @@ def evaluate_model(model_path: Path, manifest, feature: str, mode_arg: str | Non
     fs = load_split(manifest, feature, mode, (split,), out)
     frame = score_feature_set(model_path, fs, batch_size=batch)
     scores, y = frame["score"].to_numpy(), frame["target"].to_numpy()
-    train_corpus = record.get("train_corpus")
+    train_corpus = record.get("train_corpus") or ("upstream" if upstream else None)
     if not train_corpus:
         parts = model_path.parts
         train_corpus = parts[-3] if len(parts) >= 3 and parts[-2] == mode else "unknown"
@@ -120,7 +130,7 @@ def run(args) -> int:
         run_name = f"{feature}{args.suffix}"
         found = find_models(models, run=run_name, layout="any")
         if len(found) > 1:
-            print(f"idsd eval: {len(found)} models named {run_name}.keras under {models} "
+            print(f"idsd eval: {len(found)} models named {run_name}(.keras|.h5) under {models} "
                   f"({', '.join(str(Path(p).parent.relative_to(models)) for p in found['path'])}): pass --models",
                   file=sys.stderr)
             return 2
@@ -159,7 +169,7 @@ def run(args) -> int:
                   f"  EER: {100 * row['eer']:.2f} %" if np.isfinite(row["eer"]) else "  EER: n/a (one class)",
                   f"  scores: {spath}"]
     if not rows:
-        print(f"idsd eval: no model <feature>{args.suffix}.keras under {models} "
+        print(f"idsd eval: no model <feature>{args.suffix}.keras or .h5 under {models} "
               f"(features tried: {', '.join(features)})", file=sys.stderr)
         return 1
     summary = pd.DataFrame(rows)
