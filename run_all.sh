@@ -26,7 +26,8 @@ Options:
   --full-grid      train the paper's whole grid (7 representations x every training corpus, the
                    learning curve on 7 x 10 subsets) instead of the CPU budget grid of the
                    embedded study (7 x mini-for, mini-asvspoof; learning curve mfcc x 5)
-  --profile NAME   training profile of notebooks 03 and 06: paper | cpu | quick
+  --profile NAME   training profile of notebooks 03 and 06: paper | cpu | quick (default: the
+                   configuration's; paper with --data --gpu and no --config)
   --gpu            train on the GPU: KERAS_BACKEND=jax unless KERAS_BACKEND is already set
   --outputs DIR    outputs directory (default outputs, or outputs/quick with --quick)
   --force          re-run stages even if their inputs did not change
@@ -47,7 +48,8 @@ while [ $# -gt 0 ]; do
     --from) FROM="${2:?--from needs a stage number}"; shift; RUN_OPTS+=" --from" ;;
     --data) DATA="${2:?--data needs a folder}"; shift; RUN_OPTS+=" --data" ;;
     --full-grid) GRID=full; RUN_OPTS+=" --full-grid" ;;
-    --profile) PROFILE="${2:?--profile needs a name}"; shift; RUN_OPTS+=" --profile" ;;
+    --profile) PROFILE="${2:?--profile needs a name}"; shift; RUN_OPTS+=" --profile"
+      case "$PROFILE" in paper|cpu|quick) ;; *) echo "run_all.sh: unknown profile '$PROFILE' (paper, cpu or quick)" >&2; exit 2 ;; esac ;;
     --gpu) export KERAS_BACKEND="${KERAS_BACKEND:-jax}"; export IDSD_DEVICE=gpu; RUN_OPTS+=" --gpu" ;;
     --outputs) OUTDIR="${2:?--outputs needs a folder}"; shift ;;
     --force) FORCE=1; RUN_OPTS+=" --force" ;;
@@ -71,6 +73,13 @@ fi
 if [ "$QUICK" = 1 ]; then
   [ -z "$CONFIG" ] || { echo "run_all.sh: --quick means --config configs/quick.yaml; give one of them" >&2; exit 2; }
   CONFIG=configs/quick.yaml
+fi
+# Real corpora on a GPU get the paper's training protocol unless a profile was chosen (on the
+# command line or in a configuration of one's own); the default configuration's cpu profile is
+# the budget of the embedded study on a 2-core CPU.
+if [ -n "$DATA" ] && [ "${IDSD_DEVICE:-}" = gpu ] && [ -z "$PROFILE" ] && [ -z "$CONFIG" ]; then
+  PROFILE=paper
+  echo "== --data with --gpu: training profile paper (the paper's protocol; --profile cpu|quick to change)"
 fi
 CONFIG="${CONFIG:-configs/default.yaml}"
 

@@ -39,8 +39,10 @@ ALPHA = 0.05
 BASELINES = ("lfcc-gmm", "bands-lr")
 """The baseline systems, in table order after the seven representations."""
 
-CELL_COLUMNS = ("eer", "lo", "hi", "n_bona", "n_spoof", "n_groups")
-"""Columns every cell carries besides its keys."""
+CELL_COLUMNS = ("eer", "lo", "hi", "n_bona", "n_spoof", "n_groups", "pyeer_eer")
+"""Columns every cell carries besides its keys: ``eer`` (ASVspoof definition) with its interval
+``lo``/``hi``, the trial and resampling-unit counts, and ``pyeer_eer``, pyeer's FVC2000 EER of the
+same trials (:func:`idsd.metrics.pyeer_eer`, the definition the paper used)."""
 
 TRIAL_KEY = ("dataset", "split", "path", "fragment", "condition")
 """Columns that identify one trial across systems (paired tests align on them)."""
@@ -77,9 +79,11 @@ def eer_cell(rows: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     n_bona, n_spoof = int((target == 1).sum()), int((target == 0).sum())
     if n_bona == 0 or n_spoof == 0:
         return {"eer": math.nan, "lo": math.nan, "hi": math.nan, "n_bona": n_bona, "n_spoof": n_spoof,
-                "n_groups": 0}
+                "n_groups": 0, "pyeer_eer": math.nan}
     r = uncertainty.eer_ci(rows, n_boot=n_boot, alpha=ALPHA, seed=seed)
-    return {k: r[k] for k in CELL_COLUMNS}
+    score = rows["score"].to_numpy()
+    return {**{k: r[k] for k in CELL_COLUMNS if k in r},
+            "pyeer_eer": metrics.pyeer_eer(score[target == 1], score[target == 0])}
 
 
 def cells(scores: pd.DataFrame, by: Sequence[str], n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:

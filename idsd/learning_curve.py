@@ -106,7 +106,7 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
     -------
     DataFrame
         ``corpus, feature, subset, n_subsets, fraction, n_train, n_train_real, n_train_fake, eer,
-        auc, n_eval, run, epochs, stop_reason`` (the last two from the run record).
+        pyeer_eer, auc, n_eval, run, epochs, stop_reason`` (the last two from the run record).
     """
     from idsd.scoring import feature_loader, predict_scores
 
@@ -157,7 +157,8 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
             results.append({"corpus": corpus, "feature": feature, "subset": k, "n_subsets": n_subsets,
                             "fraction": k / n_subsets, "n_train": int(idx.size),
                             "n_train_real": int(ytr[idx].sum()), "n_train_fake": int(idx.size - ytr[idx].sum()),
-                            "eer": metrics.compute_eer(b, s)[0], "auc": metrics.roc_auc(b, s),
+                            "eer": metrics.compute_eer(b, s)[0], "pyeer_eer": metrics.pyeer_eer(b, s),
+                            "auc": metrics.roc_auc(b, s),
                             "n_eval": len(sf), "run": run, "epochs": record.get("epochs"),
                             "stop_reason": record.get("stop_reason")})
     df = pd.DataFrame(results)

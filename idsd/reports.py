@@ -222,10 +222,10 @@ def in_domain_beside_paper(table: pd.DataFrame, mapping: Mapping[str, str]) -> p
     return out
 
 
-def learning_curve_wide(lc: pd.DataFrame) -> pd.DataFrame:
+def learning_curve_wide(lc: pd.DataFrame, value: str = "eer") -> pd.DataFrame:
     """Long learning-curve rows (``subset, n_train, feature, eer``) -> index subset, one EER column
-    per feature plus ``n_train``."""
-    wide = lc.pivot_table(index="subset", columns="feature", values="eer")
+    per feature plus ``n_train`` (``value="pyeer_eer"``: pyeer's EER instead of the ASVspoof one)."""
+    wide = lc.pivot_table(index="subset", columns="feature", values=value)
     feats = [f for f in P.FEATURES if f in wide.columns] + sorted(set(wide.columns) - set(P.FEATURES))
     wide = wide[feats]
     wide.insert(0, "n_train", lc.groupby("subset")["n_train"].first())
@@ -250,7 +250,9 @@ def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str |
     -------
     DataFrame
         Index ``fraction`` of the training split (k / n_subsets); columns
-        ``ours (<corpus>) n_train`` and ``ours (<corpus>) <feature>`` EERs, then
+        ``ours (<corpus>) n_train`` and ``ours (<corpus>) <feature>`` EERs (ASVspoof definition),
+        each followed by ``ours (<corpus>) <feature> pyeer`` (pyeer's EER, the paper's definition)
+        when ``lc`` has ``pyeer_eer``, then
         ``paper (WF) n_train`` and ``paper (WF) <feature>`` where the paper has a point at that
         fraction (its 10 tenths).
     """
@@ -258,6 +260,11 @@ def learning_curve_beside_paper(lc: pd.DataFrame, corpus: str, paper_name: str |
     n_sub = int(lc["n_subsets"].iloc[0]) if "n_subsets" in lc else len(ow)
     ow.index = np.round(ow.index / n_sub, 6)
     ow.columns = [f"{ours(corpus)} {c}" for c in ow.columns]
+    if "pyeer_eer" in lc:  # the paper's EER definition on the same trials, beside the ASVspoof one
+        pe = learning_curve_wide(lc, "pyeer_eer").drop(columns="n_train")
+        pe.index = ow.index
+        for f in pe.columns:
+            ow.insert(ow.columns.get_loc(f"{ours(corpus)} {f}") + 1, f"{ours(corpus)} {f} pyeer", pe[f])
     pw = learning_curve_wide(P.learning_curve())
     pw.index = np.round(pw.index / 10, 6)
     feats = [f for f in pw.columns if f == "n_train" or f"{ours(corpus)} {f}" in ow.columns]
@@ -430,9 +437,11 @@ def grid_note(study, trained: Sequence[str]) -> str:
 def shared_evidence(outputs: Outputs, name: str, inputs: pd.DataFrame, params: Mapping, compute):
     """An evidence table (intervals, paired tests) computed once per set of score rows and shared by
     the notebooks through ``<outputs>/cache/evidence/`` (:func:`idsd.memo.cached`)."""
-    from idsd import memo
+    from idsd import evidence, memo
 
-    return memo.cached(Path(outputs.cache) / "evidence", name, inputs, params, compute)
+    # the cell columns are part of the key: a table stored before a column was added is recomputed
+    return memo.cached(Path(outputs.cache) / "evidence", name, inputs,
+                       {**params, "cell_columns": list(evidence.CELL_COLUMNS)}, compute)
 
 
 def in_domain_ci_beside_paper(cells: pd.DataFrame, mapping: Mapping[str, str], digits: int = 3
@@ -450,9 +459,11 @@ def in_domain_ci_beside_paper(cells: pd.DataFrame, mapping: Mapping[str, str], d
     -------
     numeric : DataFrame
         Index ``feature`` (systems: representations then baselines); per corpus ``ours (<c>)``,
-        ``ours (<c>) lo``, ``ours (<c>) hi`` and ``paper (<p>)`` where the paper has the cell.
+        ``ours (<c>) lo``, ``ours (<c>) hi`` (ASVspoof EER with its interval), ``ours (<c>) pyeer``
+        (pyeer's EER of the same trials, the paper's definition) and ``paper (<p>)`` where the
+        paper has the cell.
     shown : DataFrame
-        The same with ``ours`` as ``eer [lo, hi]`` strings and the paper's values to 4 decimals.
+        The same with ``ours`` as ``eer [lo, hi]`` strings, the pyeer and paper values to 4 decimals.
     """
     from idsd import evidence
 
@@ -467,6 +478,9 @@ def in_domain_ci_beside_paper(cells: pd.DataFrame, mapping: Mapping[str, str], d
         label = ours(c) if c != "Total" else ours("Total: " + "+".join(corpora))
         num[label], num[label + " lo"], num[label + " hi"] = g["eer"], g["lo"], g["hi"]
         shown[label] = [evidence.format_cell(e, a, b, digits) for e, a, b in zip(g["eer"], g["lo"], g["hi"])]
+        if "pyeer_eer" in g:  # the paper's EER definition on the same trials, beside the paper's number
+            num[label + " pyeer"] = g["pyeer_eer"]
+            shown[label + " pyeer"] = [f"{v:.4f}" if np.isfinite(v) else "–" for v in g["pyeer_eer"]]
         pn = mapping.get(c) if c != "Total" else "Total"
         if pn in pv.index:
             plabel = paper(pn) if c != "Total" else paper("Total: " + "+".join(P.PAPER_TRAIN_CORPORA))
@@ -515,8 +529,11 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
                                                   column_order=[*corpora, "Total"]),
                              "in_domain_eer", outputs, cap).values())
     files += write_cells(numeric.reset_index(), shown, "in_domain_eer_vs_paper", outputs,
-                         "In-domain EER with 95 % intervals, ours beside the paper's (the paper's EER without "
-                         "interval, as published). " + _study_corpus_note(study)).values()
+                         "In-domain EER, ours beside the paper's. `ours (<corpus>)`: the ASVspoof EER "
+                         "(compute_eer) with its 95 % interval; `ours (<corpus>) pyeer`: pyeer's EER "
+                         "(FVC2000) of the same trials, the definition the paper used, so it is the number to "
+                         "compare with `paper (<corpus>)` (as published, without interval). "
+                         + _study_corpus_note(study)).values()
     spread = evidence.seed_spread(scores)
     files += write_table(spread, "in_domain_seed_spread", outputs,
                          "In-domain eval EER over training seeds (same data and protocol, different weight "
@@ -651,7 +668,8 @@ def write_learning_curve(lc: pd.DataFrame, corpus: str, paper_name: str | None, 
     files += write_table(beside, "learning_curve_vs_paper", outputs,
                          f"Learning curve, ours on {corpus} beside the paper's on "
                          f"{P.paper_label(P.LEARNING_CURVE_CORPUS)}, aligned by the fraction of the training "
-                         "split").values()
+                         "split. `ours ... <feature>`: the ASVspoof EER (compute_eer); `... pyeer`: pyeer's EER "
+                         "of the same trials, the definition the paper used; `paper ...`: as published").values()
     files += save_figure(plots.learning_curve_plot(lc, corpus, cells=tables.get("learning_curve_eer_cells")),
                          "learning_curve", outputs).values()
     return tables, files

@@ -556,8 +556,10 @@ def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_co
     Returns
     -------
     DataFrame
-        ``by`` columns + ``eer, lo, hi, n_bona, n_spoof, n_groups, n_outer, text``
-        (:func:`format_ci`); groups lacking a class are left out.
+        ``by`` columns + ``eer, lo, hi, n_bona, n_spoof, n_groups, n_outer, pyeer_eer, text``
+        (``eer``: the ASVspoof definition with its interval; ``pyeer_eer``: pyeer's FVC2000 EER of
+        the same trials, :func:`idsd.metrics.pyeer_eer`; ``text``: :func:`format_ci`); groups
+        lacking a class are left out.
     """
     df = scores[scores["split"] == split] if (split is not None and "split" in scores) else scores
     by = [c for c in by if c in df]
@@ -568,10 +570,13 @@ def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_co
         if not (t == 1).any() or not (t == 0).any():
             continue
         r = eer_ci(g, cluster_by, n_boot=n_boot, alpha=alpha, seed=seed)
+        s = g["score"].to_numpy()
         rows.append({**dict(zip(by, key)), **{k: r[k] for k in ("eer", "lo", "hi", "n_bona", "n_spoof",
                                                                 "n_groups", "n_outer")},
+                     "pyeer_eer": metrics.pyeer_eer(s[t == 1], s[t == 0]),
                      "text": format_ci(r["eer"], r["lo"], r["hi"], digits)})
-    return pd.DataFrame(rows, columns=[*by, "eer", "lo", "hi", "n_bona", "n_spoof", "n_groups", "n_outer", "text"])
+    return pd.DataFrame(rows, columns=[*by, "eer", "lo", "hi", "n_bona", "n_spoof", "n_groups", "n_outer",
+                                       "pyeer_eer", "text"])
 
 
 def format_ci(value, lo, hi, digits: int = 3) -> str:

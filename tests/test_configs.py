@@ -22,8 +22,10 @@ SET_BY_RUN_ALL = {"outputs_dir"}  # ./run_all.sh --outputs
 
 # What `quick=True` did in each notebook (and in prepare_study) before the configurations.
 QUICK = {
-    "study_name": "quick",  # 01: prepare_study(quick=True): study.json records it, 48 real files, 6 modified
+    "study_name": "quick",  # 01: prepare_study(quick=True): study.json records it
     "preset": "tiny",  # 01: prepare_study's suite preset when quick
+    "modify_limit": 6,  # 01: prepare_study's QUICK_MODIFY
+    "real_files_per_class": 48,  # 01: prepare_study's QUICK_REAL_FILES
     "listen_examples": 1,  # 01: min(listen_examples, 1)
     "audit_max_per_group": 50,  # 01: min(audit_max_per_group or 50, 50)
     "features": ["mel", "mfcc"],  # 02, 03

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from idsd import conclusions, evidence
 
@@ -84,3 +85,31 @@ def test_cross_dataset_conclusions_tell_inverted_from_chance():
     text = conclusions.cross_dataset(cells)
     assert "Inverted scores across corpora (EER interval above 0.5): chroma." in text
     assert "At chance across corpora (interval contains 0.5): mfcc." in text
+
+
+def test_every_cell_carries_pyeers_eer_of_its_trials_beside_the_paper():
+    """The paper's EER definition (pyeer) sits beside the ASVspoof EER in every cell and in the
+    ``_vs_paper`` table, computed on exactly the cell's trials (pyeer itself is the reference)."""
+    from pyeer.eer_stats import calculate_roc, get_eer_values
+
+    from idsd import reports
+
+    s = pd.concat([_scores({"mel": 0.8, "mfcc": 1.5}, n=60, corpus="for-2sec"),
+                   _scores({"mel": 1.2, "mfcc": 0.6}, n=60, corpus="mine", seed=3)])
+    s["score"] = np.round(s["score"], 2)  # ties, where the two definitions part most
+    c = evidence.in_domain_cells(s, n_boot=50)
+    for r in c.itertuples():
+        rows = s if r.train_corpus == "Total" else s[s["train_corpus"] == r.train_corpus]
+        rows = rows[rows["feature"] == r.feature]
+        g, i = rows.loc[rows.target == 1, "score"].to_numpy(), rows.loc[rows.target == 0, "score"].to_numpy()
+        _, fmr, fnmr = calculate_roc(g.astype(float), i.astype(float))
+        assert r.pyeer_eer == pytest.approx(get_eer_values(fmr, fnmr)[3], abs=1e-12)
+    assert (c["pyeer_eer"] != c["eer"]).any()  # they are different numbers, so both are shown
+    numeric, shown = reports.in_domain_ci_beside_paper(c, {"for-2sec": "F2S"})
+    cols = list(numeric.columns)
+    assert cols.index("ours (for-2sec) pyeer") == cols.index("ours (for-2sec) hi") + 1
+    assert cols.index("paper (F2S)") == cols.index("ours (for-2sec) pyeer") + 1
+    assert "ours (mine) pyeer" in cols and "paper (mine)" not in " ".join(cols)
+    mel = c[(c.train_corpus == "for-2sec") & (c.feature == "mel")].iloc[0]
+    assert numeric.loc["mel", "ours (for-2sec) pyeer"] == mel["pyeer_eer"]
+    assert shown.loc["mel", "ours (for-2sec) pyeer"] == f"{mel['pyeer_eer']:.4f}"

@@ -114,6 +114,12 @@ def test_learning_curve_beside_paper_aligns_fractions():
     assert np.isnan(t.loc[round(1 / 3, 6), "paper (WF) mfcc"])  # the paper has no 1/3 point
     assert t.loc[1.0, "ours (mini-wavefake) mfcc"] == pytest.approx(0.3)
     assert "paper (WF) mel" not in t  # only features we ran
+    # with pyeer's EER of the same runs, it follows the ASVspoof EER of each representation
+    lc["pyeer_eer"] = lc["eer"] + 0.01
+    t = reports.learning_curve_beside_paper(lc, "mini-wavefake", "WF")
+    cols = list(t.columns)
+    assert cols.index("ours (mini-wavefake) mfcc pyeer") == cols.index("ours (mini-wavefake) mfcc") + 1
+    assert t.loc[1.0, "ours (mini-wavefake) mfcc pyeer"] == pytest.approx(0.31)
 
 
 def test_hardware_beside_paper():

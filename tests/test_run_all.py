@@ -185,3 +185,34 @@ def test_help_and_unknown_option():
         assert option in proc.stdout
     proc = subprocess.run([str(ROOT / "run_all.sh"), "--bogus"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown option" in proc.stderr
+
+
+def test_real_corpora_on_a_gpu_default_to_the_paper_profile(tmp_path):
+    """--data with --gpu trains with the paper's protocol unless a profile or a configuration is given;
+    the embedded study keeps the default configuration's cpu profile."""
+    from idsd.stage import load_config
+
+    default = load_config(ROOT / "configs" / "default.yaml")
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    # one stage that declares every key of the default configuration (so it can run without --config)
+    params = "\n".join(f"{k} = {v!r}" for k, v in {"outputs_dir": "outputs", **default}.items())
+    names = ["profile", "data_root"]
+    _notebook(nb_dir / "03_stage.ipynb", params, BODY.format(n="03", names=names).replace("label", "profile"))
+
+    def profile(*args):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        proc = _run(list(args), nb_dir, out)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        return json.loads((out / "03.json").read_text())["profile"]
+
+    assert default["profile"] == "cpu"
+    assert profile() == "cpu"
+    assert profile("--data", "/corpora") == "cpu"  # no GPU: the CPU budget
+    assert profile("--data", "/corpora", "--gpu") == "paper"
+    assert profile("--data", "/corpora", "--gpu", "--profile", "cpu") == "cpu"
+    own = tmp_path / "mine.yaml"
+    own.write_text("profile: quick\n")
+    assert profile("--data", "/corpora", "--gpu", "--config", str(own)) == "quick"  # one's own choice stands
+    bad = _run(["--profile", "fast"], nb_dir, tmp_path / "bad")
+    assert bad.returncode == 2 and "unknown profile 'fast'" in bad.stderr

@@ -23,10 +23,14 @@ from idsd.study import CorpusEntry, Study
 log = logging.getLogger(__name__)
 
 REAL_PAPER_NAMES = {"for-2sec": "F2S", "for-rerec": "FREC", "asvspoof2019": "AS19", "wavefake": "WF",
-                    "fakeavceleb": "AVC", "asvspoof2021": "AS21", "for-norm": "FNORM", "for-original": "FORIG"}
+                    "fakeavceleb": "AVC", "asvspoof2021": "AS21", "for-norm": "FNORM", "for-original": "FORIG",
+                    "inthewild": "ITW", "asvspoof5": "AS5", "mlaad": "MLAAD"}
+"""Table label of each real corpus: the paper's abbreviation (F2S ... AS21, docs/paper.md section 7),
+and for the corpora the field evaluates on since (In-the-Wild, ASVspoof 5, MLAAD) the usual one."""
 TRAIN_CORPORA = ("for-2sec", "for-rerec", "asvspoof2019", "wavefake")
-QUICK_REAL_FILES = 48  # files per split and class kept from a real corpus in quick mode
-QUICK_MODIFY = 6  # files per class modified in quick mode
+"""The paper's four training corpora; every other corpus found is an evaluation-only column."""
+QUICK_REAL_FILES = 48  # files per split and class kept from a real corpus when quick and real_files is not given
+QUICK_MODIFY = 6  # files per class modified when quick and modify_limit is not given
 
 
 def _write(outputs: Outputs, name: str, manifest: pd.DataFrame, rejected: pd.DataFrame) -> str:
@@ -74,7 +78,7 @@ def _quick_subset(manifest: pd.DataFrame, n_files: int, seed: int) -> pd.DataFra
 
 def prepare_study(outputs: Outputs | str | os.PathLike, data_root: str | os.PathLike | None = None,
                   quick: bool = False, seed: int = 0, preset: str | None = None, modify: bool = True,
-                  modify_limit: int | None = None, progress: bool = True) -> Study:
+                  modify_limit: int | None = None, real_files: int | None = None, progress: bool = True) -> Study:
     """Build or locate the corpora, write their manifests and the study index.
 
     Parameters
@@ -83,8 +87,9 @@ def prepare_study(outputs: Outputs | str | os.PathLike, data_root: str | os.Path
     data_root : path, optional
         Folder with real corpora in their published layouts; empty/None builds the embedded suite.
     quick : bool
-        Smoke scale: the ``tiny`` suite (or a small subset of each real corpus) and a few
-        modified files.
+        Smoke scale, recorded in ``study.json`` (captions say so); without ``preset``,
+        ``real_files`` and ``modify_limit`` it also means the ``tiny`` suite,
+        :data:`QUICK_REAL_FILES` and :data:`QUICK_MODIFY`.
     seed : int
     preset : str, optional
         Embedded preset (default ``tiny`` when quick else ``default``).
@@ -92,6 +97,9 @@ def prepare_study(outputs: Outputs | str | os.PathLike, data_root: str | os.Path
         Make the modified-speech set.
     modify_limit : int, optional
         Files per class to modify (default: all; ``QUICK_MODIFY`` when quick).
+    real_files : int, optional
+        Files per split and class kept from each real corpus, drawn with ``seed`` (default: all;
+        ``QUICK_REAL_FILES`` when quick): a sample of a corpus too large for the machine at hand.
     progress : bool
 
     Returns
@@ -104,6 +112,7 @@ def prepare_study(outputs: Outputs | str | os.PathLike, data_root: str | os.Path
     outputs = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
     outputs.make()
     limit = modify_limit if modify_limit is not None else (QUICK_MODIFY if quick else None)
+    keep = real_files if real_files is not None else (QUICK_REAL_FILES if quick else None)
     entries: list[CorpusEntry] = []
     manifests: dict[str, pd.DataFrame] = {}
     modified_rel = modified_base = None
@@ -111,8 +120,8 @@ def prepare_study(outputs: Outputs | str | os.PathLike, data_root: str | os.Path
         found = find_corpora(data_root)
         for name, (root, layout) in found.items():
             m, rej = build_manifest(root, layout=layout, dataset=name, progress=progress)
-            if quick:
-                m = _quick_subset(m, QUICK_REAL_FILES, seed)
+            if keep:
+                m = _quick_subset(m, keep, seed)
             manifests[name] = m
             entries.append(CorpusEntry(name, _write(outputs, name, m, rej), train=name in TRAIN_CORPORA and
                                        m.split.nunique() >= 2, paper_name=REAL_PAPER_NAMES.get(name, name)))
