@@ -12,4 +12,6 @@ export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 MPLBACKEND=Agg IDSD_HEADLESS=1 TQ
 echo "== ruff"
 "$PY" -m ruff check .
 echo "== pytest"
-exec "$PY" -m pytest "$@"
+# Two worker processes by default (IDSD_TEST_WORKERS=0: one process), each test file on one worker
+# (module fixtures such as the quick study run once); much of the suite is single-threaded.
+exec "$PY" -m pytest -n "${IDSD_TEST_WORKERS:-2}" --dist loadfile "$@"

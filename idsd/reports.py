@@ -361,6 +361,21 @@ def write_results_markdown(text: str, outputs: Outputs, name: str = "results") -
 # =========================================================================== notebook-level writers
 
 
+def corpus_labels(mapping: Mapping[str, str]):
+    """``name -> "name (ABBR)"`` for table cells (the name itself when it has no other abbreviation)."""
+    return lambda c: f"{c} ({mapping[c]})" if mapping.get(c) and mapping[c] != c else c
+
+
+def _study_of(outputs: Outputs):
+    """The study index of ``outputs`` (None when there is none, e.g. a bare scores folder)."""
+    from idsd.study import Study
+
+    try:
+        return Study.load(outputs)
+    except FileNotFoundError:
+        return None
+
+
 def _study_corpus_note(study) -> str:
     mapping = corpus_map(study)
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
@@ -589,11 +604,20 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
         "by_eval_corpus": evidence.wide(c["by_eval_corpus"].assign(what="EER [95 % CI]"), "eval_corpus", "what"),
         "feature_x_eval": evidence.wide(c["feature_x_eval"], "feature", "eval_corpus"),
     }
+    note = ""
+    study = _study_of(outputs)
+    if study is not None:  # shown tables name each corpus with the paper's abbreviation too
+        label = corpus_labels(corpus_map(study))
+        shown["pairs"] = shown["pairs"].assign(train_corpus=shown["pairs"]["train_corpus"].map(label),
+                                               eval_corpus=shown["pairs"]["eval_corpus"].map(label))
+        shown["by_eval_corpus"] = shown["by_eval_corpus"].rename(index=label)
+        shown["feature_x_eval"] = shown["feature_x_eval"].rename(columns=label)
+        note = " " + _study_corpus_note(study)
     tables = {}
     for k, cap in captions.items():
         name = f"cross_dataset_{k}"
         files += write_cells(c[k], shown[k], name, outputs, (cap + ". The paper publishes no cross-dataset numbers. "
-                             + ci_caption(nb) + " " + protocol).strip(), index=k != "pairs").values()
+                             + ci_caption(nb) + " " + protocol + note).strip(), index=k != "pairs").values()
         tables[name] = x[k]
         tables[name + "_cells"] = c[k]
         tables[name + "_shown"] = shown[k]

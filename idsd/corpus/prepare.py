@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from idsd.corpus.build import CORPORA, PAPER_NAMES, build_suite
-from idsd.datasets import build_manifest, detect_layout, list_entries, write_manifest
+from idsd.datasets import build_manifest, default_name, detect_layout, write_manifest
 from idsd.paths import Outputs
 from idsd.study import CorpusEntry, Study
 
@@ -60,13 +60,13 @@ def find_corpora(data_root: str | os.PathLike) -> dict[str, tuple[str, str]]:
             continue
         if layout == "folder" and c == data_root and len(candidates) > 1:
             continue
-        name, _, _ = list_entries(c, layout) if layout != "folder" else (os.path.basename(c), None, None)
-        found.setdefault(name, (c, layout))
+        found.setdefault(default_name(c, layout), (c, layout))
         if c == data_root and layout != "folder":
             break  # data_root is itself one corpus
     if not found:
         raise FileNotFoundError(f"no known corpus layout under {data_root} (see README: FoR, ASVspoof 2019 LA, "
-                                "ASVspoof 2021 DF, WaveFake, FakeAVCeleb, or real/ + fake/ folders)")
+                                "ASVspoof 2021 DF, ASVspoof 5, WaveFake, In-the-Wild, MLAAD, FakeAVCeleb, or "
+                                "real/ + fake/ folders)")
     return found
 
 

@@ -3,10 +3,12 @@
 >>> manifest, rejected = build_manifest("/data/for-2seconds", layout="for")   # doctest: +SKIP
 
 Layouts: ``for`` (all four FoR versions and the embedded suite), ``asvspoof2019`` (LA),
-``asvspoof2021`` (DF), ``wavefake`` (+ LJSpeech, JSUT), ``fakeavceleb``, ``folder`` (any
-``real/`` + ``fake/`` tree). Bad files (corrupt, empty, non-audio, too short, silent) are skipped
-and listed in the rejected table with the reason; stereo, other sample rates and 8/24-bit files
-are converted on load (downmix, soxr to 16 kHz, float32) and kept.
+``asvspoof2021`` (DF), ``asvspoof5`` (ASVspoof 5, track 1), ``wavefake`` (+ LJSpeech, JSUT),
+``fakeavceleb``, ``inthewild`` (In-the-Wild), ``mlaad`` (MLAAD + M-AILABS), ``folder`` (any
+``real/`` + ``fake/`` tree); docs/data_layouts.md shows the tree each one expects. Bad files
+(corrupt, empty, non-audio, too short, silent) are skipped and listed in the rejected table with
+the reason; stereo, other sample rates and 8/24-bit files are converted on load (downmix, soxr to
+16 kHz, float32) and kept.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from idsd import CLIP_SAMPLES
 from idsd.audio import fragments, load_audio
-from idsd.datasets import asvspoof, fakeavceleb, fakeorreal, folder, wavefake
+from idsd.datasets import asvspoof, asvspoof5, fakeavceleb, fakeorreal, folder, inthewild, mlaad, wavefake
 from idsd.datasets.common import MANIFEST_COLUMNS, REJECTED_COLUMNS, SPLITS, Entry, expand
 from idsd.errors import AudioError, IDSDError, InputError, MissingInputError
 from idsd.files import write_csv
@@ -33,14 +35,44 @@ from idsd.validate import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST_COLUMNS", "REJECTED_COLUMNS", "SPLITS", "LAYOUTS", "Entry", "build_manifest",
-           "detect_layout", "list_entries", "load_fragment", "write_manifest", "summarize"]
+__all__ = ["MANIFEST_COLUMNS", "REJECTED_COLUMNS", "SPLITS", "LAYOUTS", "EVAL_ONLY", "Entry", "build_manifest",
+           "default_name", "detect_layout", "list_entries", "load_fragment", "write_manifest", "summarize"]
 
-LAYOUTS = ("for", "asvspoof2019", "asvspoof2021", "wavefake", "fakeavceleb", "folder")
+LAYOUTS = ("for", "asvspoof2019", "asvspoof2021", "asvspoof5", "wavefake", "fakeavceleb", "inthewild", "mlaad",
+           "folder")
 
-_DETECT = (("asvspoof2019", asvspoof.looks_like_2019), ("asvspoof2021", asvspoof.looks_like_2021),
-           ("wavefake", wavefake.looks_like), ("fakeavceleb", fakeavceleb.looks_like),
-           ("for", fakeorreal.looks_like), ("folder", folder.looks_like))
+
+def _looks_like_2021(root: str) -> bool:
+    """ASVspoof 2021 DF, but not a folder that merely holds an ASVspoof 2021 DF corpus folder.
+
+    :func:`idsd.datasets.asvspoof.looks_like_2021` searches the whole tree, so a data folder
+    with ``ASVspoof2021_DF/`` beside other corpora would pass for that one corpus; the corpus
+    root is the folder whose own subfolders are the ``ASVspoof2021_DF_eval*`` parts.
+    """
+    if not asvspoof.looks_like_2021(root):
+        return False
+    try:
+        children = [os.path.join(root, d) for d in sorted(os.listdir(root))
+                    if not d.startswith(".") and os.path.isdir(os.path.join(root, d))]
+    except OSError:
+        return True
+    for child in children:
+        try:
+            holds_parts = any(n.startswith("ASVspoof2021_DF_eval") for n in os.listdir(child))
+        except OSError:
+            continue
+        if holds_parts and asvspoof.looks_like_2021(child):
+            return False
+    return True
+
+
+# Detection order: the tests that look for a marker file or folder of their own come first (cheap
+# and unambiguous); asvspoof2021 globs the whole tree, so it comes after them; mlaad must precede
+# folder (its fake/ would pass for a generic real/fake tree) and folder is the catch-all.
+_DETECT = (("asvspoof2019", asvspoof.looks_like_2019), ("asvspoof5", asvspoof5.looks_like),
+           ("inthewild", inthewild.looks_like), ("mlaad", mlaad.looks_like),
+           ("asvspoof2021", _looks_like_2021), ("wavefake", wavefake.looks_like),
+           ("fakeavceleb", fakeavceleb.looks_like), ("for", fakeorreal.looks_like), ("folder", folder.looks_like))
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -50,6 +82,26 @@ def detect_layout(root: str | os.PathLike) -> str:
         if test(root):
             return name
     raise MissingInputError(root, f"no known corpus layout ({', '.join(LAYOUTS)})")
+
+
+EVAL_ONLY = frozenset({"asvspoof2021", "fakeavceleb", "inthewild"})
+"""Layouts whose corpus is evaluation-only: every file is in split ``eval``."""
+
+
+def default_name(root: str | os.PathLike, layout: str) -> str:
+    """The dataset name :func:`list_entries` gives a corpus, without listing its files.
+
+    ``for`` -> from the folder name (``for-2seconds`` -> ``for-2sec``), ``folder`` -> the folder
+    name, every other layout -> the layout name (``asvspoof5``, ``inthewild``, ``mlaad``, ...).
+    """
+    root = os.fspath(root)
+    if layout == "for":
+        return fakeorreal.dataset_name(root)
+    if layout == "folder":
+        return os.path.basename(os.path.normpath(root))
+    if layout not in LAYOUTS:
+        raise InputError(root, f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    return layout
 
 
 def list_entries(root: str | os.PathLike, layout: str = "auto", **options) -> tuple[str, list[Entry], list]:
@@ -80,10 +132,16 @@ def _list_entries(root: str, layout: str, **options) -> tuple[str, list[Entry], 
         return "asvspoof2019", *asvspoof.list_entries_2019(root)
     if layout == "asvspoof2021":
         return "asvspoof2021", *asvspoof.list_entries_2021(root)
+    if layout == "asvspoof5":
+        return "asvspoof5", *asvspoof5.list_entries(root)
     if layout == "wavefake":
         return "wavefake", *wavefake.list_entries(root)
     if layout == "fakeavceleb":
         return "fakeavceleb", *fakeavceleb.list_entries(root, **options)
+    if layout == "inthewild":
+        return "inthewild", *inthewild.list_entries(root)
+    if layout == "mlaad":
+        return "mlaad", *mlaad.list_entries(root)
     if layout == "folder":
         return os.path.basename(os.path.normpath(root)), *folder.list_entries(root, **options)
     raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS} or 'auto'")
@@ -97,7 +155,8 @@ def build_manifest(root: str | os.PathLike, layout: str = "auto", dataset: str |
     Parameters
     ----------
     root : str or PathLike
-        The corpus folder (e.g. ``for-2seconds/``, ``LA/``, the WaveFake download root).
+        The corpus folder (e.g. ``for-2seconds/``, ``LA/``, the WaveFake download root,
+        ``release_in_the_wild/``, the ASVspoof 5 folder holding ``flac_T/``).
     layout : str
         One of :data:`LAYOUTS`, or ``"auto"``.
     dataset : str, optional
