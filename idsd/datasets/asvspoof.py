@@ -23,8 +23,7 @@ import logging
 import os
 
 from idsd.audio import walk_files
-from idsd.datasets.common import Entry
-from idsd.validate import file_problem
+from idsd.datasets.common import Entry, listed_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +72,9 @@ def list_entries_2019(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
                 speaker, utt, attack, key = parts[0], parts[1], parts[3], parts[4]
                 label = _key_label(key)
                 path = os.path.join(audio_dir, utt + ".flac")
-                problem = file_problem(path)
-                if problem == "file not found":
-                    rejected.append((path, "listed in the protocol but missing"))
-                    continue
-                if problem and problem != "empty file":
-                    rejected.append((path, f"listed in the protocol but {problem}"))
+                problem = listed_file_problem(path, "the protocol")
+                if problem:
+                    rejected.append((path, problem))
                     continue
                 source = "bonafide" if label == "real" else (attack if attack != "-" else "spoof")
                 entries.append(Entry(path, split, label, source=source, speaker=speaker))

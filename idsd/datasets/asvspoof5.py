@@ -31,8 +31,7 @@ from __future__ import annotations
 import logging
 import os
 
-from idsd.datasets.common import Entry
-from idsd.validate import file_problem
+from idsd.datasets.common import Entry, listed_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +126,9 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
                     continue
                 speaker, name, attack, label = parsed
                 path = os.path.join(audio_dir, name if name.lower().endswith(".flac") else name + ".flac")
-                problem = file_problem(path)
-                if problem == "file not found":
-                    rejected.append((path, "listed in the protocol but missing"))
-                    continue
-                if problem and problem != "empty file":
-                    rejected.append((path, f"listed in the protocol but {problem}"))
+                problem = listed_file_problem(path, "the protocol")
+                if problem:
+                    rejected.append((path, problem))
                     continue
                 source = "bonafide" if label == "real" else (attack if attack not in ("-", "bonafide") else "spoof")
                 entries.append(Entry(path, split, label, source=source, speaker=speaker))

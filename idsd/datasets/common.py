@@ -22,6 +22,7 @@ from idsd.audio import audio_info, check_audio, format_notes, load_audio, n_frag
 from idsd.errors import AudioError
 from idsd.files import CSV_ENCODING, CSV_ERRORS, atomic_write
 from idsd.progress import tqdm
+from idsd.validate import file_problem
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,20 @@ class Entry:
     source: str = "unknown"
     speaker: str = "unknown"
     condition: str = "clean"
+
+
+def listed_file_problem(path: str, listing: str) -> str | None:
+    """Why a file that a protocol or metadata file lists cannot be used, or None when it can.
+
+    ``listing`` names the list (``"the protocol"``, ``"meta.csv"``); an empty file is left to the
+    decoder, which refuses it with ``empty file``.
+    """
+    problem = file_problem(path)
+    if problem == "file not found":
+        return f"listed in {listing} but missing"
+    if problem and problem != "empty file":
+        return f"listed in {listing} but {problem}"
+    return None
 
 
 def list_unused(folder: str | os.PathLike, used: Iterable[str], rejected: list[tuple[str, str]],

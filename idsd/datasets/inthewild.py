@@ -23,8 +23,7 @@ import csv
 import os
 
 from idsd.audio import walk_files
-from idsd.datasets.common import Entry
-from idsd.validate import file_problem
+from idsd.datasets.common import Entry, listed_file_problem
 
 META = "meta.csv"
 COLUMNS = ("file", "speaker", "label")
@@ -80,12 +79,9 @@ def list_entries(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
             name = fields["file"]
             path = os.path.join(root, name)
             listed.add(os.path.normpath(path))
-            problem = file_problem(path)
-            if problem == "file not found":
-                rejected.append((path, "listed in meta.csv but missing"))
-                continue
-            if problem and problem != "empty file":
-                rejected.append((path, f"listed in meta.csv but {problem}"))
+            problem = listed_file_problem(path, "meta.csv")
+            if problem:
+                rejected.append((path, problem))
                 continue
             entries.append(Entry(path, "eval", label, source="bonafide" if label == "real" else SOURCE,
                                  speaker=fields["speaker"] or "unknown"))

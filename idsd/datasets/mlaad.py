@@ -40,8 +40,7 @@ import csv
 import os
 
 from idsd.audio import iter_audio_files, walk_files
-from idsd.datasets.common import Entry, hash_split, list_unused
-from idsd.validate import file_problem
+from idsd.datasets.common import Entry, hash_split, list_unused, listed_file_problem
 
 REAL_DIRS = ("mailabs", "m-ailabs", "m_ailabs", "bonafide")
 """Accepted names (any case) of the bona fide (M-AILABS) folder beside ``fake/``."""
@@ -135,12 +134,9 @@ def _fakes_from_meta(root: str, mdir: str, meta: str, folder_source: str,
         cand = os.path.normpath(os.path.join(root, rel))
         path = cand if os.path.exists(cand) else os.path.join(mdir, os.path.basename(rel))
         listed.add(os.path.normpath(path))
-        problem = file_problem(path)
-        if problem == "file not found":
-            rejected.append((path, "listed in meta.csv but missing"))
-            continue
-        if problem and problem != "empty file":
-            rejected.append((path, f"listed in meta.csv but {problem}"))
+        problem = listed_file_problem(path, "meta.csv")
+        if problem:
+            rejected.append((path, problem))
             continue
         original = field.get("original_file", "")
         speaker, key = reader_key(original) if original else ("unknown", os.path.basename(path))
