@@ -68,3 +68,11 @@ def test_ci_runs_the_readme_test_command():
     test_command = first[1]
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
+
+
+def test_reference_pins_match_the_runtime():
+    """tf-keras is the Keras 2 of the pinned TensorFlow; keras-tcn the version of the parameter table."""
+    tcn, runtime = _pins("requirements-tcn.txt"), _pins("requirements.txt")
+    assert tcn["tf-keras"].split(".")[:2] == runtime["tensorflow-cpu"].split(".")[:2]
+    assert tcn["keras-tcn"] == "3.5.7"
+    assert not set(tcn) & (set(runtime) | set(_pins("requirements-dev.txt")))

@@ -381,22 +381,3 @@ def test_idsd_eval_with_a_folder_of_h5(ref, tmp_path, capsys):
     np.testing.assert_allclose(got, ref["clip_scores"], atol=1e-3)  # features through the (float16) cache
     summary = pd.read_csv(tmp_path / "s" / "eval_result_avg_10.csv").iloc[0]
     assert summary.genuine_accept == int((got[:3] > 0.5).sum()) and summary.n_genuine == summary.n_spoof == 3
-
-
-def test_reference_pins_match_the_runtime():
-    """tf-keras is the Keras 2 of the pinned TensorFlow; keras-tcn the version of the parameter table."""
-    from idsd.paths import ROOT
-
-    def pins(name):
-        out = {}
-        for line in (ROOT / name).read_text().splitlines():
-            line = line.split("#")[0].strip()
-            if "==" in line:
-                k, v = line.split("==")
-                out[k.strip().lower()] = v.strip()
-        return out
-
-    tcn, runtime = pins("requirements-tcn.txt"), pins("requirements.txt")
-    assert tcn["tf-keras"].split(".")[:2] == runtime["tensorflow-cpu"].split(".")[:2]
-    assert tcn["keras-tcn"] == "3.5.7"
-    assert not set(tcn) & (set(runtime) | set(pins("requirements-dev.txt")))

@@ -42,36 +42,12 @@ LAYOUTS = ("for", "asvspoof2019", "asvspoof2021", "asvspoof5", "wavefake", "fake
            "folder")
 
 
-def _looks_like_2021(root: str) -> bool:
-    """ASVspoof 2021 DF, but not a folder that merely holds an ASVspoof 2021 DF corpus folder.
-
-    :func:`idsd.datasets.asvspoof.looks_like_2021` searches the whole tree, so a data folder
-    with ``ASVspoof2021_DF/`` beside other corpora would pass for that one corpus; the corpus
-    root is the folder whose own subfolders are the ``ASVspoof2021_DF_eval*`` parts.
-    """
-    if not asvspoof.looks_like_2021(root):
-        return False
-    try:
-        children = [os.path.join(root, d) for d in sorted(os.listdir(root))
-                    if not d.startswith(".") and os.path.isdir(os.path.join(root, d))]
-    except OSError:
-        return True
-    for child in children:
-        try:
-            holds_parts = any(n.startswith("ASVspoof2021_DF_eval") for n in os.listdir(child))
-        except OSError:
-            continue
-        if holds_parts and asvspoof.looks_like_2021(child):
-            return False
-    return True
-
-
 # Detection order: the tests that look for a marker file or folder of their own come first (cheap
 # and unambiguous); asvspoof2021 globs the whole tree, so it comes after them; mlaad must precede
 # folder (its fake/ would pass for a generic real/fake tree) and folder is the catch-all.
 _DETECT = (("asvspoof2019", asvspoof.looks_like_2019), ("asvspoof5", asvspoof5.looks_like),
            ("inthewild", inthewild.looks_like), ("mlaad", mlaad.looks_like),
-           ("asvspoof2021", _looks_like_2021), ("wavefake", wavefake.looks_like),
+           ("asvspoof2021", asvspoof.looks_like_2021), ("wavefake", wavefake.looks_like),
            ("fakeavceleb", fakeavceleb.looks_like), ("for", fakeorreal.looks_like), ("folder", folder.looks_like))
 
 

@@ -89,9 +89,33 @@ def _find_2021_metadata(root: str) -> str:
     return hits[0]
 
 
-def looks_like_2021(root: str) -> bool:
+def _holds_2021(root: str) -> bool:
     return bool(glob.glob(os.path.join(root, "**", "trial_metadata.txt"), recursive=True)) and \
         bool(glob.glob(os.path.join(root, "*DF*")))
+
+
+def looks_like_2021(root: str) -> bool:
+    """ASVspoof 2021 DF, but not a folder that merely holds an ASVspoof 2021 DF corpus folder.
+
+    The metadata search covers the whole tree, so a data folder with ``ASVspoof2021_DF/`` beside
+    other corpora would pass for that one corpus; the corpus root is the folder whose own
+    subfolders are the ``ASVspoof2021_DF_eval*`` parts.
+    """
+    if not _holds_2021(root):
+        return False
+    try:
+        children = [os.path.join(root, d) for d in sorted(os.listdir(root))
+                    if not d.startswith(".") and os.path.isdir(os.path.join(root, d))]
+    except OSError:
+        return True
+    for child in children:
+        try:
+            holds_parts = any(n.startswith("ASVspoof2021_DF_eval") for n in os.listdir(child))
+        except OSError:
+            continue
+        if holds_parts and _holds_2021(child):
+            return False
+    return True
 
 
 def list_entries_2021(root: str) -> tuple[list[Entry], list[tuple[str, str]]]:
