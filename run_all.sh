@@ -167,6 +167,15 @@ for nb in "${NOTEBOOKS[@]}"; do
   echo "$name $h" >> "$STATE.tmp" && mv "$STATE.tmp" "$STATE"
   echo "   done in $(( $(date +%s) - t0 )) s"
 done
+# The one-file report (results, figures, timings) of whatever the outputs hold, also when every stage
+# was skipped; a run that has not reached notebook 07 yet (--only 01 on new outputs) has no results.md.
+if [ -f "$OUTDIR/tables/results.md" ]; then
+  "$PY" -m idsd.report "$OUTDIR" >/dev/null \
+    || { echo "run_all.sh: building the report $OUTDIR/report.html failed (python -m idsd.report $OUTDIR; see above)" >&2; exit 1; }
+  echo "== report: $OUTDIR/report.html"
+else
+  echo "== no report: $OUTDIR/tables/results.md not written yet (notebook 07 writes it)"
+fi
 echo "== all stages done in $(( $(date +%s) - START )) s; outputs in $OUTDIR/ (stage timings: $OUTDIR/notebooks/timings.csv)"
 publish="./run_all.sh --publish"
 [ "$OUTDIR" = outputs ] || publish+=" --outputs $OUTDIR"

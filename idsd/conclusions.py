@@ -233,3 +233,62 @@ def hardware(hw: pd.DataFrame) -> str:
 
 __all__ = ["ALPHA", "INVERTED", "cross_dataset", "hardware", "in_domain",
            "learning_curve", "robustness", "seeds", "training"]
+
+
+def explanations(shares: pd.DataFrame, ablation: pd.DataFrame) -> str:
+    """Where the attribution lies and whether removing that band hurts the detector most.
+
+    Parameters
+    ----------
+    shares : DataFrame
+        :func:`idsd.explanations.band_share_table` rows (``train_corpus``, ``feature``, ``group``,
+        ``value``, one column per band, ``top_band``).
+    ablation : DataFrame
+        :func:`idsd.explanations.ablation_cells` rows (``train_corpus``, ``feature``, ``band``,
+        ``eer``, ``lo``, ``hi``, ``delta``, ``significant``).
+    """
+    from idsd.explanations import INTACT
+
+    if shares is None or shares.empty:
+        return _bullets([])
+    lines = []
+    allc = shares[(shares["group"] == "class") & (shares["value"] == "all") & (shares["top_band"] != "")]
+    bands = [c for c in shares.columns if c.endswith(" kHz")]
+    if len(allc):
+        counts = allc["top_band"].value_counts()
+        per = ", ".join(f"{b}: {int(counts.get(b, 0))}" for b in bands)
+        lines.append(f"Band holding the largest share of |attribution| ({len(allc)} model(s) with a Hz axis): {per}.")
+        for corpus, g in allc.groupby("train_corpus", sort=False):
+            items = [f"{r.feature} {r.top_band} ({r.top_share:.0%})"
+                     for r in g.assign(top_share=g.apply(lambda r: r[r["top_band"]], axis=1)).itertuples()]
+            lines.append(f"**{corpus}**: " + "; ".join(items) + ".")
+    if ablation is not None and len(ablation):
+        removed = ablation[ablation["band"] != INTACT]
+        agree, total, hurt = 0, 0, []
+        for (corpus, feat), g in removed.groupby(["train_corpus", "feature"], sort=False):
+            sig = g[g["significant"] & (g["delta"] > 0)]
+            worst = g.loc[g["delta"].idxmax()]
+            intact = ablation[(ablation["train_corpus"] == corpus) & (ablation["feature"] == feat)
+                              & (ablation["band"] == INTACT)]
+            if len(sig):
+                w = sig.loc[sig["delta"].idxmax()]
+                hurt.append(f"{feat} on {corpus}: removing {w['band']} raises the EER from "
+                            f"{_fmt(intact.iloc[0])} to {_fmt(w)}")
+            top = allc[(allc["train_corpus"] == corpus) & (allc["feature"] == feat)]
+            if len(top) and len(sig):
+                total += 1
+                agree += int(top["top_band"].iloc[0] == worst["band"])
+        n_cells = removed.groupby(["train_corpus", "feature"]).ngroups
+        n_sig = len({(r.train_corpus, r.feature) for r in removed.itertuples() if r.significant and r.delta > 0})
+        lines.append(f"Band removal (audio band-stop, paired test against the intact audio, Holm-corrected): "
+                     f"{n_sig} of {n_cells} model(s) lose significantly when some band is removed.")
+        lines += hurt
+        if total:
+            lines.append(f"Maps against behaviour: in {agree} of {total} model(s) with a Hz axis and a significant "
+                         "loss, the band holding most attribution is also the band whose removal hurts most.")
+        better = removed[removed["significant"] & (removed["delta"] < 0)]
+        if len(better):
+            lines.append("Removing a band **lowers** the EER (the detector relied on a cue that misleads it on "
+                         "these trials) for " + ", ".join(f"{r.feature} on {r.train_corpus} ({r.band})"
+                                                           for r in better.itertuples()) + ".")
+    return _bullets(lines)

@@ -81,9 +81,7 @@ def eer_cell(rows: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict:
         return {"eer": math.nan, "lo": math.nan, "hi": math.nan, "n_bona": n_bona, "n_spoof": n_spoof,
                 "n_groups": 0, "pyeer_eer": math.nan}
     r = uncertainty.eer_ci(rows, n_boot=n_boot, alpha=ALPHA, seed=seed)
-    score = rows["score"].to_numpy()
-    return {**{k: r[k] for k in CELL_COLUMNS if k in r},
-            "pyeer_eer": metrics.pyeer_eer(score[target == 1], score[target == 0])}
+    return {k: r[k] for k in CELL_COLUMNS if k in r}
 
 
 def cells(scores: pd.DataFrame, by: Sequence[str], n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:

@@ -30,6 +30,11 @@ FIGURES = (
     ("robustness_eer", "Robustness to modified speech"),
 )
 
+EXPLAIN_FIGURES = (
+    ("explain_profiles", "Mean |attribution| per frequency bin, real vs fake (occlusion)"),
+    ("band_ablation", "EER with one band removed from the audio"),
+)
+
 
 def _section(markdown: str, number: str) -> str:
     """The ``## <number>. ...`` section of results.md, up to the next ``## `` heading."""
@@ -75,8 +80,34 @@ def results_block(outputs: Outputs, docs_dir: Path, readme_dir: Path) -> str:
         if src.is_file():
             write_bytes(docs_dir / f"{name}.png", src.read_bytes())
             lines.append(f"![{caption}]({rel}/{name}.png)")
+    lines += explanation_block(outputs, docs_dir, rel)
     lines += ["", END]
     return "\n".join(lines)
+
+
+def explanation_block(outputs: Outputs, docs_dir: Path, rel: str) -> list[str]:
+    """Notebook 08's part of the README block: its figure and computed conclusions (and
+    ``docs/results/explanations.md``); nothing when notebook 08 did not run."""
+    page = outputs.tables / "explanations.md"
+    if not page.is_file():
+        return []
+    text = page.read_text()
+    write_bytes(docs_dir / "explanations.md", page.read_bytes())
+    lines = ["", "#### What the detector uses (notebook 08)", ""]
+    match = re.search(r"\*\*What this shows\*\*\n\n(.*?)(?=\n\n|\Z)", _section(text, "6"), flags=re.S)
+    for name, caption in EXPLAIN_FIGURES:
+        src = outputs.figures / f"{name}.png"
+        if src.is_file():
+            write_bytes(docs_dir / f"{name}.png", src.read_bytes())
+            lines.append(f"![{caption}]({rel}/{name}.png)")
+    gallery = outputs.figures / "explain_gallery.png"
+    if gallery.is_file():  # linked from explanations.md, not shown in the README
+        write_bytes(docs_dir / gallery.name, gallery.read_bytes())
+    if match:
+        lines += ["", match.group(1).strip()]
+    lines += ["", f"Band shares per source, the band-removal table and the gallery: [`{rel}/explanations.md`]"
+                  f"({rel}/explanations.md)."]
+    return lines
 
 
 def run_command(run: dict) -> str:

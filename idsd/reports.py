@@ -366,16 +366,6 @@ def corpus_labels(mapping: Mapping[str, str]):
     return lambda c: f"{c} ({mapping[c]})" if mapping.get(c) and mapping[c] != c else c
 
 
-def _study_of(outputs: Outputs):
-    """The study index of ``outputs`` (None when there is none, e.g. a bare scores folder)."""
-    from idsd.study import Study
-
-    try:
-        return Study.load(outputs)
-    except FileNotFoundError:
-        return None
-
-
 def _study_corpus_note(study) -> str:
     mapping = corpus_map(study)
     return corpus_note(mapping, f"{study.source} corpora" + (" (quick preset)" if study.quick else ""))
@@ -573,9 +563,12 @@ def write_in_domain(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int |
             "in_domain_paired_tests": tests}, files
 
 
-def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | None = None
+def write_cross_dataset(scores: pd.DataFrame, study, outputs: Outputs, n_boot: int | None = None
                         ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """Result 2: ``cross_dataset_{pairs,by_feature,by_eval_corpus,feature_x_eval}`` with intervals + heatmap.
+
+    ``study`` (:class:`idsd.study.Study`, or None for a bare scores folder) names each corpus
+    with the paper's abbreviation in the shown tables, as :func:`write_in_domain` does.
 
     The paper gives no cross-dataset numbers (only its code), so there is no paper column. The
     baselines (fitted on the training corpus, scored on the other corpora) are rows of
@@ -605,7 +598,6 @@ def write_cross_dataset(scores: pd.DataFrame, outputs: Outputs, n_boot: int | No
         "feature_x_eval": evidence.wide(c["feature_x_eval"], "feature", "eval_corpus"),
     }
     note = ""
-    study = _study_of(outputs)
     if study is not None:  # shown tables name each corpus with the paper's abbreviation too
         label = corpus_labels(corpus_map(study))
         shown["pairs"] = shown["pairs"].assign(train_corpus=shown["pairs"]["train_corpus"].map(label),
@@ -788,7 +780,7 @@ def write_results(outputs: Outputs, study, mode: str = "array", pooling: str | N
                          f"{len(sig)} of {len(tests)} pairwise differences are significant at 5 % after Holm's "
                          "correction within each corpus; the full table is `outputs/tables/in_domain_paired_tests.csv`. "
                          "Significant pairs:", _paired_summary(sig)))
-        t, f = write_cross_dataset(main, outputs, n_boot)
+        t, f = write_cross_dataset(main, study, outputs, n_boot)
         tables.update(t)
         files += f
         sections.append(("2. Cross-dataset EER",

@@ -522,15 +522,20 @@ def pairwise_tests(frame: pd.DataFrame, system_col: str = "feature",
 
 def eer_ci(frame: pd.DataFrame, cluster_by: Sequence[str] = ("speaker", "utterance"), n_boot: int = 1000,
            alpha: float = 0.05, seed: int = 0) -> dict:
-    """:func:`bootstrap_eer` of a score frame (columns ``score``, ``target`` and the ``cluster_by`` ones).
+    """:func:`bootstrap_eer` of a score frame (columns ``score``, ``target`` and the ``cluster_by`` ones),
+    with pyeer's EER of the same trials.
 
     Returns
     -------
     dict
-        As :func:`bootstrap_eer`.
+        As :func:`bootstrap_eer`, plus ``pyeer_eer`` (:func:`idsd.metrics.pyeer_eer`: the FVC2000
+        definition the paper used; NaN when a class is missing).
     """
-    return bootstrap_eer(frame["score"].to_numpy(), frame["target"].to_numpy(), cluster_ids(frame, cluster_by),
-                         n_boot=n_boot, alpha=alpha, seed=seed)
+    s, t = frame["score"].to_numpy(), frame["target"].to_numpy()
+    r = bootstrap_eer(s, t, cluster_ids(frame, cluster_by), n_boot=n_boot, alpha=alpha, seed=seed)
+    both = (t == 1).any() and (t == 0).any()
+    r["pyeer_eer"] = metrics.pyeer_eer(s[t == 1], s[t == 0]) if both else float("nan")
+    return r
 
 
 def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_corpus", "feature"),
@@ -570,10 +575,8 @@ def ci_table(scores: pd.DataFrame, by: Sequence[str] = ("train_corpus", "eval_co
         if not (t == 1).any() or not (t == 0).any():
             continue
         r = eer_ci(g, cluster_by, n_boot=n_boot, alpha=alpha, seed=seed)
-        s = g["score"].to_numpy()
         rows.append({**dict(zip(by, key)), **{k: r[k] for k in ("eer", "lo", "hi", "n_bona", "n_spoof",
-                                                                "n_groups", "n_outer")},
-                     "pyeer_eer": metrics.pyeer_eer(s[t == 1], s[t == 0]),
+                                                                "n_groups", "n_outer", "pyeer_eer")},
                      "text": format_ci(r["eer"], r["lo"], r["hi"], digits)})
     return pd.DataFrame(rows, columns=[*by, "eer", "lo", "hi", "n_bona", "n_spoof", "n_groups", "n_outer",
                                        "pyeer_eer", "text"])

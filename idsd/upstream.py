@@ -240,19 +240,15 @@ def _classify(path: Path, weights) -> tuple[dict, dict, int, int]:
                 if key in tower:
                     raise InputError(path, f"layer {layer!r}: weight {wname!r} is stored twice")
                 tower[key] = (f"{layer}/{wname}", value)
-            elif var in _BN_VARS:
-                kinds.add("bn")
-                key = ("batch_norm", var)
+            elif var in _BN_VARS or var in ("kernel", "bias"):
+                # the head: the one BatchNormalization ("batch_norm") or the one Dense ("p_real")
+                kind, target, what = (("bn", "batch_norm", "BatchNormalization") if var in _BN_VARS
+                                      else ("dense", "p_real", "Dense"))
+                kinds.add(kind)
+                key = (target, var)
                 if key in head:
-                    raise InputError(path, f"a second BatchNormalization weight {var!r} in layer {layer!r}: the "
-                                           "upstream model has one BatchNormalization")
-                head[key] = (f"{layer}/{wname}", value)
-            elif var in ("kernel", "bias"):
-                kinds.add("dense")
-                key = ("p_real", var)
-                if key in head:
-                    raise InputError(path, f"a second Dense weight {var!r} in layer {layer!r}: the upstream "
-                                           "model has one Dense layer")
+                    raise InputError(path, f"a second {what} weight {var!r} in layer {layer!r}: the upstream "
+                                           f"model has one {what} layer")
                 head[key] = (f"{layer}/{wname}", value)
             else:
                 raise InputError(path, f"layer {layer!r}: weight {wname!r} {value.shape} has no place in the "

@@ -3,7 +3,8 @@
 # requirements and the idsd package exists, register the `python3` Jupyter kernel, and install
 # the Debian packages the embedded corpus needs when apt-get is usable.
 #
-# After sourcing, $PY is the interpreter to use. Set IDSD_DEV=1 to also install the test tools.
+# After sourcing, $PY is the interpreter to use. Set IDSD_DEV=1 to also install the test tools
+# (Python ones from requirements-dev.txt, and Chromium for the report test).
 # IDSD_SKIP_APT=1 skips the Debian step; IDSD_PYTHON picks the interpreter that creates .venv.
 
 IDSD_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +16,8 @@ IDSD_APT_PACKAGES=(
   asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
   fillets-ng-data fillets-ng-data-cs
 )
+# Test tools, installed with IDSD_DEV=1 only: headless Chromium opens report.html in tests/test_report.py.
+IDSD_DEV_APT_PACKAGES=(chromium)
 
 _idsd_log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -88,8 +91,9 @@ idsd_python_env() {
 
 idsd_debian_packages() {
   [ "${IDSD_SKIP_APT:-0}" = 1 ] && return 0
-  local missing=() p
-  for p in "${IDSD_APT_PACKAGES[@]}"; do
+  local missing=() p wanted=("${IDSD_APT_PACKAGES[@]}")
+  [ "${IDSD_DEV:-0}" = 1 ] && wanted+=("${IDSD_DEV_APT_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -98,11 +102,11 @@ idsd_debian_packages() {
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
   fi
   if command -v apt-get >/dev/null 2>&1 && [ "$SUDO" != "none" ]; then
-    _idsd_log "installing Debian packages for the embedded corpus: ${missing[*]}"
+    _idsd_log "installing Debian packages (embedded corpus, test tools with IDSD_DEV=1): ${missing[*]}"
     $SUDO apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    _idsd_log "the embedded corpus needs these Debian/Ubuntu packages, which are missing:"
+    _idsd_log "the embedded corpus (and, with IDSD_DEV=1, the tests) need these Debian/Ubuntu packages, which are missing:"
     _idsd_log "  sudo apt-get install --no-install-recommends ${missing[*]}"
     _idsd_log "(without them the corpus builder uses whatever engines it finds, or point --data at real corpora)"
   fi

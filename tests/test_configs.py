@@ -37,6 +37,8 @@ QUICK = {
     "lc_features": ["mfcc"],  # 06
     "lc_subsets": 3,  # 06: min(n_subsets or 3, 3)
     "lc_epochs": 1,  # 06: epochs or 1
+    "explain_clips": 16,  # 08: fewer clips explained
+    "explain_ablation_clips": 24,  # 08: fewer clips in the band removal
 }
 
 
@@ -75,7 +77,8 @@ def test_default_config_is_complete_and_keys_mean_one_thing():
     assert owners["data_root"] == ["01"] and owners["study_name"] == ["01"] and owners["preset"] == ["01"]
     assert owners["robustness_corpus"] == ["05"]
     assert all(owners[k] == ["06"] for k in ("lc_features", "lc_subsets", "lc_epochs", "lc_corpus"))
-    assert owners["features"] == ["02", "03", "04", "05"] and owners["profile"] == ["03", "06"]
+    assert owners["features"] == ["02", "03", "04", "05", "08"] and owners["profile"] == ["03", "06"]
+    assert all(owners[k] == ["08"] for k in every if k.startswith("explain_"))
     assert "quick" not in every and "corpus" not in every and "n_subsets" not in every and "train_corpus" not in every
 
 

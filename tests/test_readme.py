@@ -76,3 +76,41 @@ def test_run_command():
     assert run_command({"config": "configs/default.yaml"}) == "./run_all.sh"
     assert run_command({"config": "configs/quick.yaml"}) == "./run_all.sh --quick"
     assert run_command({"config": "my.yaml"}) == "./run_all.sh --config my.yaml"
+
+
+EXPLANATIONS = """# Explanations
+
+## 6. What the detector uses
+
+Share of the mean |attribution| per band.
+
+**What this shows**
+
+- Band holding the largest share of |attribution| (2 model(s) with a Hz axis): 0-1 kHz: 2.
+- **mini-for**: mel 0-1 kHz (90%).
+
+| | 0-1 kHz |
+|:--|--:|
+| mel | 0.9 |
+
+## 6b. Band removal
+
+table
+"""
+
+
+def test_block_shows_notebook_08s_figure_and_conclusions(setup):
+    out, readme, docs = setup
+    update_readme(out, readme, docs)
+    assert "What the detector uses" not in readme.read_text()  # notebook 08 did not run: nothing
+    (out.tables / "explanations.md").write_text(EXPLANATIONS)
+    (out.figures / "explain_profiles.png").write_bytes(b"\x89PNG fake")
+    (out.figures / "explain_gallery.png").write_bytes(b"\x89PNG fake")
+    update_readme(out, readme, docs)
+    block = readme.read_text().split(START)[1].split(END)[0]
+    assert "#### What the detector uses (notebook 08)" in block
+    assert "](docs/results/explain_profiles.png)" in block and "explain_gallery.png" not in block
+    assert "- **mini-for**: mel 0-1 kHz (90%)." in block and "| mel | 0.9 |" not in block  # conclusions, not tables
+    assert "[`docs/results/explanations.md`](docs/results/explanations.md)" in block
+    for name in ("explanations.md", "explain_profiles.png", "explain_gallery.png"):
+        assert (docs / name).is_file(), name

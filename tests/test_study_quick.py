@@ -1,4 +1,4 @@
-"""The whole study at smoke scale: ./run_all.sh --quick runs notebooks 01-07 with papermill.
+"""The whole study at smoke scale: ./run_all.sh --quick runs notebooks 01-08 with papermill.
 
 Asserts that every table and figure the README and the paper tables rely on was written, and
 that the metrics are in valid ranges (values themselves are not pinned: tiny data, few epochs).
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from browser import open_in_chromium  # tests/browser.py
 
 from idsd.paths import NOTEBOOKS, ROOT, Outputs
 from idsd.study import Study
@@ -27,10 +28,12 @@ TABLES = [
     "cross_dataset_pairs", "cross_dataset_by_feature", "cross_dataset_by_eval_corpus", "per_source_eer",
     "robustness_eer", "learning_curve_eer", "learning_curve_vs_paper", "hardware", "hardware_vs_paper",
     "in_domain_seed_spread", "in_domain_paired_tests", "learning_curve_change",
+    "explain_band_shares", "explain_band_shares_by_source", "band_ablation",
 ]
 FIGURES = [
     "data_distributions", "spectrogram_gallery", "learning_curves_training", "in_domain_eer", "cross_dataset_eer",
     "per_source_eer", "robustness_eer", "learning_curve", "hardware_requirements", "in_domain_eer_ci",
+    "explain_profiles", "band_ablation", "explain_gallery",
 ]
 
 
@@ -101,6 +104,38 @@ def test_paper_values_beside_ours(quick_study):
     assert "ours (mini-for)" in t.columns
     results = (quick_study.tables / "results.md").read_text()
     assert "paper (F2S)" in results and "mini-for" in results
+
+
+def test_explanations_of_every_model(quick_study):
+    """Notebook 08: maps of every trained model, band shares where bins have Hz, band removal with
+    intervals, and its conclusions in explanations.md."""
+    from idsd.study import Study
+
+    study = Study.load(quick_study)
+    prof = pd.read_csv(quick_study.tables / "explain_profiles.csv")
+    assert {(c, f) for c in study.train_corpora for f in ("mel", "mfcc")} <= set(zip(prof["train_corpus"], prof["feature"]))
+    assert np.allclose(prof.groupby(["train_corpus", "feature", "group", "value"])["share"].sum(), 1.0)
+    shares = pd.read_csv(quick_study.tables / "explain_band_shares.csv")
+    assert set(shares["feature"]) == {"mel"}  # MFCC has no Hz axis
+    bands = shares[["0-1 kHz", "1-4 kHz", "4-8 kHz"]].sum(axis=1)
+    assert np.allclose(bands, 1.0, atol=1e-3)  # the table is rounded to 4 decimals
+    abl = pd.read_csv(quick_study.tables / "band_ablation.csv")
+    assert set(abl["band"]) == {"none", "0-1 kHz", "1-4 kHz", "4-8 kHz"}
+    assert abl[["eer", "lo", "hi"]].stack().between(0, 1).all() and abl["p_holm"].dropna().between(0, 1).all()
+    assert len(abl) == 4 * len(study.train_corpora) * 2
+    page = (quick_study.tables / "explanations.md").read_text()
+    assert "## 6. What the detector uses" in page and "**What this shows**" in page and "Band removal" in page
+
+
+def test_report_opens_in_a_browser_with_every_figure_and_table(quick_study):
+    report = quick_study.base / "report.html"
+    seen = open_in_chromium(report)
+    assert not seen["broken"], seen["broken"]
+    assert seen["expected"] is not None and seen["images"] == seen["expected"]["images"]
+    assert seen["tables"] == seen["expected"]["tables"] and seen["empty_tables"] == 0
+    n_png = len(list(quick_study.figures.glob("*.png")))
+    assert seen["images"] == n_png >= len(FIGURES)
+    assert "What the detector uses" in report.read_text()
 
 
 def test_default_detect_model_scores_a_file(quick_study, tmp_path):

@@ -5,6 +5,10 @@ one line per file: P(real) (probability that the speech is bona fide, higher = m
 min/max over the 2-s windows, and the decision at the model's development threshold. Output is a
 table by default, or JSON / CSV. Exit status: 0 every file scored, 1 some could not be scored
 (listed with the reason), 2 no usable model (the message says how to get one).
+
+``--explain OUT.png`` (one FILE only) also draws why the file got its decision
+(:mod:`idsd.detect_explain`): the model input, P(real) per window and an attribution map on one
+time axis; a one-line summary goes to stderr so that --json/--csv stdout stays machine-readable.
 """
 
 from __future__ import annotations
@@ -35,8 +39,13 @@ def register(subparsers, groups) -> None:
             "threshold stored with the model, else 0.5; the authors' .h5 models store none), otherwise fake. Entries of folders that "
             "are not scored on purpose (hidden, not an audio name, FIFO, broken symlink) are "
             "listed as skipped. Put -- before file names that start with '-' "
-            "(idsd detect -- -x.wav). Exit status: 0 all files scored, 1 some could not be "
-            "scored, 2 no usable model or bad arguments."
+            "(idsd detect -- -x.wav). --explain OUT.png (one FILE, not a folder) also saves a "
+            "figure of why the file got its decision: the model input (spectrogram as the model "
+            "saw it), P(real) per window with the threshold, and an attribution map (occlusion of "
+            "~32 frequency bands per window, or integrated gradients; at most 30 windows, evenly "
+            "spaced) with the share of evidence below 1 kHz / 1-4 kHz / 4-8 kHz; array and db "
+            "models only; a one-line summary goes to stderr. Exit status: 0 all files scored, "
+            "1 some could not be scored (or explained), 2 no usable model or bad arguments."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +73,12 @@ def register(subparsers, groups) -> None:
                    help="feature extraction device (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
                    help="2-s windows per batch (default: %(default)s)")
+    p.add_argument("--explain", metavar="OUT.png",
+                   help="with exactly one FILE: also save a figure of why it got its decision (model "
+                        "input, P(real) per window, attribution map of the evidence for fake) to OUT.png")
+    p.add_argument("--explain-method", choices=("occlusion", "integrated_gradients"), default="occlusion",
+                   help="attribution method of --explain (default: %(default)s: ~32 frequency bands "
+                        "occluded per 2-s window, forward passes only)")
     p.set_defaults(func=run)
 
 
@@ -82,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"idsd detect: --threshold must be in [0, 1] (a P(real)), got {args.threshold:g}",
               file=sys.stderr)
         return EXIT_NO_MODEL
+    explain = getattr(args, "explain", None)
+    if explain is not None:
+        problem = _explain_problem(args.paths, explain)
+        if problem:
+            print(f"idsd detect: {problem}", file=sys.stderr)
+            return EXIT_NO_MODEL
     try:
         model_path = find_model(args.model, args.outputs)
         detector = Detector.load(model_path, feature=args.feature, mode=args.mode,
@@ -93,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
     except DetectorConfigError as exc:
         print(f"idsd detect: cannot use the model: {exc}", file=sys.stderr)
         return EXIT_NO_MODEL
+    if explain is not None:
+        from idsd.detect_explain import check_explainable
+
+        try:
+            check_explainable(detector)
+        except DetectorConfigError as exc:
+            print(f"idsd detect: {exc}", file=sys.stderr)
+            return EXIT_NO_MODEL
 
     results, errors = detector.detect_files(args.paths, progress=sys.stderr.isatty())
     info = detector.describe()
@@ -108,7 +137,47 @@ def run(args: argparse.Namespace) -> int:
             print(f"idsd detect: skipped: {show_path(item['file'])}: {item['reason']}", file=sys.stderr)
     else:
         print(render_table(results, errors, info, args.windows))
+    if explain is not None:
+        return _explain(detector, args, errors)
     return EXIT_SOME_FAILED if len(errors) else EXIT_OK
+
+
+def _explain_problem(paths, out_png) -> str | None:
+    """Why ``--explain`` cannot run with these arguments (one line), checked before the model loads."""
+    from idsd.detect_explain import check_output_png
+    from idsd.errors import show_path
+
+    if len(paths) != 1 or os.path.isdir(paths[0]):
+        what = f"{len(paths)} paths" if len(paths) != 1 else f"a folder ({show_path(paths[0])})"
+        return f"--explain needs exactly one audio FILE, not {what}"
+    problem = check_output_png(out_png)
+    return f"--explain {show_path(out_png)}: {problem}" if problem else None
+
+
+def _explain(detector, args, errors) -> int:
+    """Draw the explanation of the one FILE; the summary (or why not) goes to stderr."""
+    from idsd.detect_explain import explain_file, summary_line
+    from idsd.errors import AudioError, IDSDError, show_path
+
+    if len(errors):  # the file was not scored: the reason is already in the report
+        row = next(errors.itertuples(index=False))
+        print(f"idsd detect: not explained: {show_path(row.file)}: {row.reason}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    try:
+        info = explain_file(detector, args.paths[0], args.explain, method=args.explain_method)
+    except AudioError as exc:
+        print(f"idsd detect: not explained: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except OSError as exc:
+        why = f"cannot write the figure: {exc.strerror}" if exc.strerror else str(exc)
+        print(f"idsd detect: --explain {show_path(args.explain)}: {why}" if exc.strerror
+              else f"idsd detect: --explain {why}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except (IDSDError, ValueError) as exc:
+        print(f"idsd detect: not explained: {show_path(args.paths[0])}: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    print(summary_line(info), file=sys.stderr)
+    return EXIT_OK
 
 
 def render_json(results, errors, info: dict) -> str:
