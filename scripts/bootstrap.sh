@@ -94,7 +94,9 @@ idsd_debian_packages() {
   local missing=() p wanted=("${IDSD_APT_PACKAGES[@]}")
   [ "${IDSD_DEV:-0}" = 1 ] && wanted+=("${IDSD_DEV_APT_PACKAGES[@]}")
   for p in "${wanted[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    # "install ok installed" only: a removed package keeps a dpkg record ("deinstall ok
+    # config-files") that `dpkg -s` still answers with success.
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   local SUDO=""
