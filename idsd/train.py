@@ -79,15 +79,17 @@ ranking still improves (mel and STFT then kept epoch 1-7 weights and stayed near
 PROFILES: dict[str, dict] = {
     "paper": {"epochs": 500, "dev_patience": None},
     "cpu": {"epochs": CPU_EPOCHS, "batch_size": CPU_BATCH_SIZE, "dev_patience": CPU_DEV_PATIENCE,
-            "min_epochs": CPU_MIN_EPOCHS, "bf16": True},
+            "min_epochs": CPU_MIN_EPOCHS, "bf16": "auto"},
     "quick": {"epochs": 2, "dev_patience": None},
 }
 """Profile name -> defaults that differ between profiles (everything else is the paper protocol).
 A profile's ``batch_size`` replaces the upstream array batch (128); image batches stay 32;
 ``dev_patience`` adds the dev-AUC plateau rule (None: the paper's rules only) watched from epoch
 ``min_epochs`` on; ``bf16`` is the
-default precision (``cpu``: ``mixed_bfloat16``, measured 1.4-2.9x faster on the AVX512-BF16 CPU
-with the same EERs within noise, docs/benchmarks.md; the ``paper`` profile trains in float32)."""
+default precision (``cpu``: ``"auto"``, i.e. ``mixed_bfloat16`` where it runs natively,
+:func:`idsd.repro.native_bf16`: measured 1.4-2.9x faster on the AVX512-BF16 CPU with the same EERs
+within noise, but 9.3x slower than float32 on an AVX2 CPU that emulates it, docs/benchmarks.md;
+float32 elsewhere; the ``paper`` profile trains in float32)."""
 
 CPU_TRAIN_CORPORA = ("mini-for", "mini-asvspoof")
 """Training corpora of the default embedded study under the ``cpu`` profile (``grid="default"``).
@@ -215,8 +217,10 @@ class TrainConfig:
     deterministic : bool
         TensorFlow op determinism (slower).
     bf16 : bool, optional
-        ``mixed_bfloat16`` policy (the output layer stays float32); None = the profile's (``cpu``: on,
-        ``paper`` and ``quick``: off).
+        ``mixed_bfloat16`` policy (the output layer stays float32); None = the profile's (``cpu``: on
+        where the CPU or GPU computes bfloat16 natively, :func:`idsd.repro.native_bf16`, else off;
+        ``paper`` and ``quick``: off). Resolved to a bool when the config is made (the run record
+        holds what was used).
     jit_compile : bool or "auto", optional
         Passed to ``Model.compile``; None = :func:`default_jit_compile` (XLA off for TensorFlow on
         CPU, where it measured slower to compile and to run this model, else Keras' ``"auto"``).
@@ -249,7 +253,12 @@ class TrainConfig:
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
         if self.bf16 is None:
-            self.bf16 = bool(PROFILES[self.profile].get("bf16", False))
+            self.bf16 = PROFILES[self.profile].get("bf16", False)
+        if self.bf16 == "auto":
+            from idsd.repro import native_bf16
+
+            self.bf16 = native_bf16()
+        self.bf16 = bool(self.bf16)
         pooling_settings(self.pooling, self.pool_size, self.strides)  # validates
         if self.epochs is not None and int(self.epochs) < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
