@@ -565,6 +565,37 @@ def _warm_up(features) -> None:
         _WARM.add(f)
 
 
+def warm_numba_cache() -> list[str]:
+    """Compile, in this one process, the numba kernels of librosa that the features use.
+
+    librosa's ``@guvectorize(cache=True)`` kernels (``localmax``, ``localmin``, ``peak_pick``,
+    ``zero_crossings``, piptrack's parabolic interpolation) are compiled at import when no cache
+    exists, and numba writes each one's two cache files (kernel and ufunc wrapper) separately: two
+    processes compiling at once can leave a pair from different processes, and the next load
+    segfaults (numba issue 10128; seen in CI as a crash of a pytest worker in
+    ``librosa.util.localmax``). Call this once, before starting several processes on a fresh
+    environment (``run_tests.sh`` does, before its pytest workers); later imports load the cache.
+
+    Returns
+    -------
+    list of str
+        The features run (every one of :data:`FEATURES`, on one clip, our path and upstream's).
+    """
+    import librosa
+
+    y = np.random.default_rng(0).normal(scale=0.1, size=CLIP_SAMPLES).astype(np.float32)
+    x = np.abs(y[:2048]).astype(np.float64)
+    librosa.zero_crossings(y)
+    librosa.util.localmax(x)
+    librosa.util.localmin(x)
+    librosa.util.peak_pick(x, pre_max=3, post_max=3, pre_avg=3, post_avg=5, delta=0.01, wait=10)
+    librosa.estimate_tuning(y=y, sr=SAMPLE_RATE)
+    _warm_up(FEATURES)
+    for f in FEATURES:
+        reference(y, f)
+    return list(FEATURES)
+
+
 CHUNK = 8
 """Clips per work item of the CPU path (small enough to stay in cache, many items per thread)."""
 

@@ -176,3 +176,21 @@ def test_empty_batch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert F.extract_batch(np.zeros((0, CLIP_SAMPLES), np.float32), "mel").shape == (0, 256, 126)
+
+
+def test_numba_cache_is_warmed_in_one_process(tmp_path):
+    """warm_numba_cache writes the cache files of librosa's gufuncs (kernel and wrapper) itself, so
+    test or Dask workers started after it load them instead of compiling them concurrently."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", "from idsd.features import warm_numba_cache; "
+                          "print(','.join(warm_numba_cache()))"], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().split(",") == list(F.FEATURES)
+    names = {p.name.rsplit("-", 1)[0] for p in tmp_path.rglob("*.nbi")}  # <module>.<func>-<line>.py311.nbi
+    for kernel in ("utils._localmax", "guf-utils._localmax", "utils._localmin", "guf-utils.__peak_pick",
+                   "audio._zc_wrapper", "guf-audio._zc_wrapper", "pitch._pi_wrapper", "guf-pitch._pi_wrapper"):
+        assert kernel in names, f"{kernel} not cached: {sorted(names)}"
