@@ -124,8 +124,10 @@ def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str]:
     set of str
         E.g. ``{"avx2", "avx512f", "avx512_bf16", ...}``.
     """
+    from pathlib import Path
+
     try:
-        text = open(cpuinfo, encoding="ascii", errors="replace").read()
+        text = Path(cpuinfo).read_text(encoding="ascii", errors="replace")
     except OSError:
         return set()
     for line in text.splitlines():
