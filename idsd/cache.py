@@ -33,8 +33,10 @@ a contiguous run of rows is a slice of the memory map (a numpy view), any other 
 :class:`RowView` that reads only the rows asked for. Rows that failed extraction stay in the
 array (status 2) and are left out of the view.
 
-The status/CRC table is replaced atomically (:func:`idsd.files.write_csv`) after every batch, and
-only after the array rows of that batch were flushed: a killed run resumes where it stopped, and a
+The status/CRC table is replaced atomically (:func:`idsd.files.write_csv`) after a batch (after
+every batch for a table of up to :data:`SMALL_TABLE_ROWS` rows; for a larger one at most once every
+:data:`COMMIT_SPACING` times the duration of writing it, so that it stays below ~10 % of the run),
+and only after the array rows of that batch were flushed: a killed run resumes where it stopped, and a
 row whose bytes no longer match its CRC (a corrupted or half-written file) is recomputed
 (``verify=True`` checks every row on every load; ``verify="once"``, what :func:`corpus_features`
 uses, checks a given version of the files once per process).
@@ -55,6 +57,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +65,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from idsd.errors import AudioError, InputError
-from idsd.features import FeatureConfig, extract_batch
+from idsd.errors import InputError
+from idsd.features import FeatureConfig
 from idsd.files import atomic_write, write_csv, write_json, write_text
 from idsd.validate import CSV_ENCODING, CSV_ERRORS, check_manifest, output_dir
 
@@ -75,6 +78,8 @@ MISSING, DONE, FAILED = 0, 1, 2
 MODIFIED = "modified"  #: corpus name of the study's modified-speech manifest (:func:`corpus_features`)
 REBUILD = "~rebuild"  #: suffix of a named array being rebuilt (``~`` is not allowed in names)
 SWAP = "~swap"  #: suffix of the marker written while a rebuilt array replaces the old one
+COMMIT_SPACING = 10  #: a larger table is committed after at least this many of its write times (<= ~10 % of the run)
+SMALL_TABLE_ROWS = 5000  #: a status table of up to this many rows (a few ms to write) is committed after every batch
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # array path -> stat signature of (array, table) verified by CRC in this process (verify="once")
@@ -516,7 +521,7 @@ def _store(values: np.ndarray) -> np.ndarray:
 
 def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: str | os.PathLike,
                      progress: bool = True, batch_files: int = 64, device: str = "cpu",
-                     verify: bool | str = True, name: str | None = None) -> FeatureSet:
+                     verify: bool | str = True, name: str | None = None, client=None) -> FeatureSet:
     """Features of every row of ``manifest``, extracting only what the cache lacks.
 
     Parameters
@@ -540,6 +545,10 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
         the manifest's rows, in order. When the manifest changed since it was stored, the new
         version is built beside it (unchanged rows copied by entry id, the rest extracted) and
         then replaces it. Without a name, the array is named by a hash of the ordered entry ids.
+    client : distributed.Client, optional
+        Extract the missing rows on the client's workers, one task per batch of ``batch_files``
+        files (:mod:`idsd.shards`; the same bytes as in-process). None (default): in this process,
+        no Dask.
 
     Returns
     -------
@@ -547,7 +556,7 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
         ``X`` memory-mapped float16, a view over the usable rows (failed rows are skipped by the
         view, not copied out).
     """
-    from idsd.audio import fragments, load_audio
+    from idsd import shards
     from idsd.progress import tqdm
 
     check_manifest(manifest, "manifest", required=("path", "fragment"))  # InputError on bad rows
@@ -600,10 +609,22 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
                 log.warning("%s row %d (%s) corrupted: recomputing", arr_path.name, i, paths[i])
                 status[i] = MISSING
 
-    def commit():
+    last_commit = {"at": -np.inf, "cost": 0.0}
+
+    def commit(force: bool = True) -> bool:
+        """Flush the array, then write the table; unforced and for a table of more than
+        ``SMALL_TABLE_ROWS`` rows, only once ``COMMIT_SPACING`` commit durations have passed since the
+        last one (a 20,000-row table takes ~60 ms to write: after every batch of 64 files it would
+        cost the driver about as much as the batch)."""
+        t0 = time.perf_counter()
+        if not force and n > SMALL_TABLE_ROWS and t0 - last_commit["at"] < COMMIT_SPACING * last_commit["cost"]:
+            return False
         X.flush()
         write_csv(pd.DataFrame({"id": ids, "path": paths, "fragment": frags, "status": status, "crc": crcs,
                                 "reason": reasons}), rows_path)
+        last_commit["at"] = time.perf_counter()
+        last_commit["cost"] = last_commit["at"] - t0
+        return True
 
     # reuse rows computed for other manifests (or the old version of this one) with the same configuration
     todo = np.flatnonzero(status == MISSING)
@@ -633,43 +654,55 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
             log.info("%s: %d rows reused from other arrays", config.name, reused)
             commit()
 
-    # extract the rest, one decode per file, in batches of files
+    # shards a killed run left behind (extracted by workers, never copied in): taken, not redone
+    leftovers = shards.leftover_shards(arr_path)
+    if leftovers:
+        taken = 0
+        for meta in leftovers:
+            got = shards.read_shard(meta, ids)
+            if got is not None:
+                taken += shards.apply_shard(got, X, status, crcs, reasons)
+            shards.remove_shard(meta)
+        log.info("%s: %d rows taken from %d shards an earlier run left", arr_path.name, taken, len(leftovers))
+        commit()
+
+    # extract the rest, one decode per file, in batches of files (one Dask task per batch with a client)
     todo = np.flatnonzero(status == MISSING)
     by_file: dict[str, list[int]] = {}
     for i in todo:
         by_file.setdefault(paths[i], []).append(int(i))
     files = list(by_file)
+    batches = [files[a:a + batch_files] for a in range(0, len(files), batch_files)]
     bar = tqdm(total=len(files), desc=f"features {config.name}", disable=not progress or not files,
                unit="file")
-    for a in range(0, len(files), batch_files):
-        clips, targets = [], []
-        for path in files[a:a + batch_files]:
-            rows_i = by_file[path]
-            try:
-                y = load_audio(path)
-                frs = fragments(y, pad=True)  # same indices as pad=False, plus a padded tail
-                for i in rows_i:
-                    k = int(frags[i])
-                    if k >= len(frs):
-                        raise AudioError(path, f"fragment {k} beyond the {len(frs)} of the file")
-                    if len(y) < (k + 1) * len(frs[k]):
-                        log.warning("%s: fragment %d has %d samples, zero-padded", path, k,
-                                    len(y) - k * len(frs[k]))
-                    clips.append(frs[k])
-                    targets.append(i)
-            except AudioError as exc:
-                for i in rows_i:
-                    status[i], reasons[i] = FAILED, exc.reason
-                log.warning("skipped %s", exc)
-        if clips:
-            feats = extract_batch(np.stack(clips), config.feature, config.mode, device=device,
-                                  **dict(config.overrides))
-            for i, v in zip(targets, _store(feats)):
-                X[i] = v
-                status[i], crcs[i], reasons[i] = DONE, _crc(X[i]), ""
+    if client is not None and batches:
+        copied: list[Path] = []  # shards in the array but not yet in a written table: kept until they are
+        for n_files, meta in shards.extract_distributed(client, arr_path, ids, batches, by_file, frags, config,
+                                                        device):
+            got = shards.read_shard(meta, ids)
+            if got is None:  # cannot happen unless the shard folder is shared with another writer
+                raise RuntimeError(f"{meta}: a worker's shard could not be read back")
+            shards.apply_shard(got, X, status, crcs, reasons)
+            copied.append(meta)
+            if commit(force=False):
+                for m in copied:
+                    shards.remove_shard(m)
+                copied.clear()
+            bar.update(n_files)
         commit()
-        bar.update(len(files[a:a + batch_files]))
+        for m in copied:
+            shards.remove_shard(m)
+    elif batches:
+        for batch in batches:
+            shards.apply_shard(shards.extract_files(batch, by_file, frags, config, device), X, status, crcs,
+                               reasons)
+            commit(force=False)
+            bar.update(len(batch))
+        commit()
     bar.close()
+    folder = shards.shard_dir(arr_path)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
     if not rows_path.exists():
         commit()  # a set with nothing to extract (empty manifest) still gets its table
     X.flush()
@@ -700,7 +733,7 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
 
 
 def corpus_features(outputs, study, corpus: str, config: FeatureConfig, progress: bool = True,
-                    device: str = "cpu") -> FeatureSet:
+                    device: str = "cpu", client=None) -> FeatureSet:
     """The one cached feature array of a study corpus (every row of its manifest, in order).
 
     Splits, learning-curve subsets and evaluation sets are views of it (:meth:`FeatureSet.split`,
@@ -715,6 +748,8 @@ def corpus_features(outputs, study, corpus: str, config: FeatureConfig, progress
     config : FeatureConfig
     progress : bool
     device : {"cpu", "gpu", "auto"}
+    client : distributed.Client, optional
+        Extract missing rows on its workers (:func:`load_feature_set`).
 
     Returns
     -------
@@ -734,10 +769,10 @@ def corpus_features(outputs, study, corpus: str, config: FeatureConfig, progress
     else:
         manifest = study.manifest(outputs, corpus)
     return load_feature_set(manifest, config, outputs.cache, progress=progress, device=device, verify="once",
-                            name=corpus)
+                            name=corpus, client=client)
 
 
-def fill_study(study, outputs, configs, progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+def fill_study(study, outputs, configs, progress: bool = True, device: str = "cpu", client=None) -> pd.DataFrame:
     """Fill the cache for every corpus of a study (and its modified-speech manifest, if any).
 
     One array per (corpus, configuration): :func:`corpus_features`.
@@ -747,6 +782,10 @@ def fill_study(study, outputs, configs, progress: bool = True, device: str = "cp
     study : idsd.study.Study
     outputs : idsd.paths.Outputs
     configs : iterable of FeatureConfig
+    progress : bool
+    device : {"cpu", "gpu", "auto"}
+    client : distributed.Client, optional
+        Extract on its workers, one task per batch of files (:mod:`idsd.shards`); None: in-process.
 
     Returns
     -------
@@ -764,7 +803,7 @@ def fill_study(study, outputs, configs, progress: bool = True, device: str = "cp
     for cfg in configs:
         for name in names:
             t0 = time.perf_counter()
-            fs = corpus_features(outputs, study, name, cfg, progress=progress, device=device)
+            fs = corpus_features(outputs, study, name, cfg, progress=progress, device=device, client=client)
             out.append({"corpus": name, "feature": cfg.feature, "mode": cfg.mode, "rows": len(fs),
                         "rejected": len(fs.rejected), "stored_mb": fs.nbytes_stored / 1e6,
                         "float32_mb": fs.nbytes_float32 / 1e6, "seconds": time.perf_counter() - t0})

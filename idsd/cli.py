@@ -43,6 +43,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 GROUPS = {
     "bench": "benchmarks: the upstream way vs ours, measured in the same run",
+    "cluster": "the Dask cluster of a study configuration (local, PBS, Slurm): check it, show its job script",
     "corpus": "build the embedded offline corpus suite and the modified-speech set",
 }
 

@@ -71,7 +71,8 @@ def learning_curve_subsets(rows: pd.DataFrame, n_subsets: int = 10, seed: int = 
 def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, features: Sequence[str],
                        n_subsets: int = 10, seed: int = 0, profile: str = "cpu", epochs: int | None = None,
                        mode: str = "array", pooling: str = "avg", study=None, load: Callable | None = None,
-                       train: Callable | None = None, predict: Callable | None = None) -> pd.DataFrame:
+                       train: Callable | None = None, predict: Callable | None = None, client=None,
+                       gpus_per_run: int | None = None) -> pd.DataFrame:
     """Train one model per (feature, cumulative subset) and score it on the eval split.
 
     Writes models to :meth:`~idsd.paths.Outputs.learning_curve_model_file`, scores to
@@ -101,58 +102,57 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
         (or ``(X, y)`` pairs from a custom loader); default :func:`idsd.train.train_model`.
     predict : callable, optional
         ``predict(record, X) -> scores``; default: the trained model of the record.
+    client : distributed.Client, optional
+        Train and score every (feature, subset) whose score file is missing as one Dask task
+        (:func:`idsd.tasks.learning_curve_distributed`: same models, score files and table; each
+        task builds a fresh model instead of sharing one compiled model per representation), then
+        build the table from the score files as without a client. Needs the default ``load``,
+        ``train`` and ``predict``.
+    gpus_per_run : int, optional
+        GPUs per task with a client (:func:`idsd.tasks.task_resources`).
 
     Returns
     -------
     DataFrame
         ``corpus, feature, subset, n_subsets, fraction, n_train, n_train_real, n_train_fake, eer,
         pyeer_eer, auc, n_eval, run, epochs, stop_reason`` (the last two from the run record).
+
+    Raises
+    ------
+    ValueError
+        A ``client`` with a custom ``load``, ``train`` or ``predict`` (callables are not sent to
+        workers).
     """
-    from idsd.scoring import feature_loader, predict_scores
+    if client is not None:
+        if any(f is not None for f in (load, train, predict)):
+            raise ValueError("run_learning_curve with a client trains with the default load, train and predict "
+                             "only: custom callables are not sent to Dask workers (call it without a client)")
+        from idsd.tasks import learning_curve_distributed
 
-    load = load or feature_loader(out, study)
-    if train is None:
-        from idsd.model import run_name as _run_name
-        from idsd.train import ModelPool
-
-        pool = ModelPool()  # the subsets of one representation share one compiled model (no re-tracing)
-
-        def train(tr, dv, feature, out_path):
-            from idsd.train import TrainConfig, train_model
-
-            cfg = TrainConfig(profile=profile, epochs=epochs, feature=feature, mode=mode, pooling=pooling,
-                              seed=seed, verbose=0)
-            return train_model(tr, dv, cfg, out_path, pool=pool,
-                               extra_record={"train_corpus": corpus, "learning_curve": True})
-        name_of = lambda f: _run_name(f, pooling)  # noqa: E731
-    else:
-        name_of = lambda f: f"{f}_{pooling}"  # noqa: E731
-    if predict is None:
-        def predict(record, X):
-            return predict_scores(record["model"], X)
-
+        learning_curve_distributed(client, out, train_set, dev_set, eval_set, corpus, features, n_subsets, seed,
+                                   profile, epochs, mode, pooling, study, gpus_per_run)
+    custom = train is not None
+    load, train, predict = subset_callables(out, corpus, seed, profile, epochs, mode, pooling, study,
+                                            load, train, predict)
     results = []
     for feature in features:
-        run = name_of(feature)
+        run = subset_run_name(feature, pooling, custom)
         spaths = [out.learning_curve_score_file(corpus, mode, k, n_subsets, run) for k in range(1, n_subsets + 1)]
         if all(p.is_file() for p in spaths):  # everything scored before: no features needed
-            tr = dv = ev = None
+            sets = None
             rtr = train_set.reset_index(drop=True)
         else:
-            tr, dv, ev = (_as_set(load(corpus, m, feature, mode)) for m in (train_set, dev_set, eval_set))
-            rtr = tr.rows
+            sets = load_sets(load, corpus, feature, mode, train_set, dev_set, eval_set)
+            rtr = sets[0].rows
         ytr = _targets(rtr)
         subsets = learning_curve_subsets(rtr.reset_index(drop=True), n_subsets, seed)
         for k, idx in enumerate(tqdm(subsets, desc=f"learning curve {feature}", unit="subset"), start=1):
             spath = spaths[k - 1]
-            mpath = out.learning_curve_model_file(corpus, mode, k, n_subsets, run)
             if spath.is_file():
                 sf = read_scores(spath)
-                record = read_record(mpath) or {}
+                record = read_record(out.learning_curve_model_file(corpus, mode, k, n_subsets, run)) or {}
             else:
-                record = train(tr.subset(idx).data, dv.data, feature, mpath)
-                sf = score_frame(ev.rows, predict(record, ev.X))
-                write_scores(sf, spath)
+                sf, record = train_subset(out, corpus, feature, mode, k, n_subsets, run, sets, idx, train, predict)
             b, s = metrics.split_by_target(sf["score"].to_numpy(), sf["target"].to_numpy())
             results.append({"corpus": corpus, "feature": feature, "subset": k, "n_subsets": n_subsets,
                             "fraction": k / n_subsets, "n_train": int(idx.size),
@@ -165,6 +165,110 @@ def run_learning_curve(out: Outputs, train_set, dev_set, eval_set, corpus: str, 
     out.learning_curve_table.parent.mkdir(parents=True, exist_ok=True)
     write_csv(df, out.learning_curve_table)
     return df
+
+
+def subset_run_name(feature: str, pooling: str, custom_train: bool = False) -> str:
+    """Run name of the learning curve's models of ``feature``: the grid's ``<feature>_<pooling>_<setting>``
+    (:func:`idsd.model.run_name`), or ``<feature>_<pooling>`` with a custom ``train`` callable."""
+    if custom_train:
+        return f"{feature}_{pooling}"
+    from idsd.model import run_name
+
+    return run_name(feature, pooling)
+
+
+def subset_callables(out: Outputs, corpus: str, seed: int, profile: str, epochs: int | None, mode: str,
+                     pooling: str, study=None, load: Callable | None = None,
+                     train: Callable | None = None, predict: Callable | None = None, pool: bool = True):
+    """The ``(load, train, predict)`` of :func:`run_learning_curve`: the given ones, else the defaults.
+
+    The default ``train`` is :func:`idsd.train.train_model` with the curve's protocol; with ``pool``
+    the subsets of one representation share one compiled model (:class:`idsd.train.ModelPool`, no
+    re-tracing), without it every call builds a fresh model (a Dask task, :func:`subset_task`).
+    """
+    from idsd.scoring import feature_loader, predict_scores
+
+    load = load or feature_loader(out, study)
+    if train is None:
+        from idsd.train import ModelPool
+
+        model_pool = ModelPool() if pool else None
+
+        def train(tr, dv, feature, out_path):
+            from idsd.train import TrainConfig, train_model
+
+            cfg = TrainConfig(profile=profile, epochs=epochs, feature=feature, mode=mode, pooling=pooling,
+                              seed=seed, verbose=0)
+            return train_model(tr, dv, cfg, out_path, pool=model_pool,
+                               extra_record={"train_corpus": corpus, "learning_curve": True})
+    if predict is None:
+        def predict(record, X):
+            return predict_scores(record["model"], X)
+
+    return load, train, predict
+
+
+def load_sets(load: Callable, corpus: str, feature: str, mode: str, train_set, dev_set, eval_set) -> tuple:
+    """The train, dev and eval data of one representation (``_Set`` objects) from ``load``."""
+    return tuple(_as_set(load(corpus, m, feature, mode)) for m in (train_set, dev_set, eval_set))
+
+
+def train_subset(out: Outputs, corpus: str, feature: str, mode: str, k: int, n_subsets: int, run: str, sets,
+                 idx: np.ndarray, train: Callable, predict: Callable) -> tuple[pd.DataFrame, dict]:
+    """Train subset ``k`` of ``feature``, score the eval split and write its score file.
+
+    The one step of the learning curve, in this process (:func:`run_learning_curve`) or in a Dask
+    task (:func:`subset_task`).
+
+    Parameters
+    ----------
+    out : Outputs
+    corpus, feature, mode : str
+    k, n_subsets : int
+        Subset ``k`` (1-based) of ``n_subsets``.
+    run : str
+        Run name (:func:`subset_run_name`).
+    sets : tuple
+        Train, dev and eval data (:func:`load_sets`).
+    idx : np.ndarray
+        Positions of the subset's rows in the training split (:func:`learning_curve_subsets`).
+    train, predict : callable
+        See :func:`run_learning_curve`.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The score rows written to :meth:`~idsd.paths.Outputs.learning_curve_score_file` and the run
+        record.
+    """
+    tr, dv, ev = sets
+    record = train(tr.subset(idx).data, dv.data, feature, out.learning_curve_model_file(corpus, mode, k, n_subsets,
+                                                                                         run))
+    sf = score_frame(ev.rows, predict(record, ev.X))
+    write_scores(sf, out.learning_curve_score_file(corpus, mode, k, n_subsets, run))
+    return sf, record
+
+
+def subset_task(root: str, train_set, dev_set, eval_set, corpus: str, feature: str, k: int, n_subsets: int,
+                seed: int, profile: str, epochs: int | None, mode: str, pooling: str, study=None) -> str:
+    """One learning-curve subset in a Dask worker: :func:`train_subset` with the default callables and a
+    freshly built model; returns the score file written.
+
+    Parameters are those of :func:`run_learning_curve` (``root``: the outputs directory).
+    """
+    import keras
+
+    out = Outputs(root)
+    load, train, predict = subset_callables(out, corpus, seed, profile, epochs, mode, pooling, study,
+                                            pool=False)
+    sets = load_sets(load, corpus, feature, mode, train_set, dev_set, eval_set)
+    idx = learning_curve_subsets(sets[0].rows, n_subsets, seed)[k - 1]
+    try:
+        train_subset(out, corpus, feature, mode, k, n_subsets, subset_run_name(feature, pooling), sets, idx, train,
+                     predict)
+    finally:
+        keras.backend.clear_session()  # a fresh model per task: free the last one's graph
+    return str(out.learning_curve_score_file(corpus, mode, k, n_subsets, subset_run_name(feature, pooling)))
 
 
 def learning_curve_scores(out: Outputs, lc: pd.DataFrame, mode: str = "array") -> pd.DataFrame:

@@ -148,7 +148,7 @@ class _Pair:
 
 def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.DataFrame,
                  overwrite: bool = False, study=None, loader: Callable | None = None,
-                 predictor: Callable | None = None) -> pd.DataFrame:
+                 predictor: Callable | None = None, client=None, gpus_per_run: int | None = None) -> pd.DataFrame:
     """Score every model on every evaluation set and write the score files.
 
     Features of each evaluation set are loaded once per (feature, mode) and shared by every
@@ -171,12 +171,30 @@ def score_models(out: Outputs, eval_sets: dict[str, pd.DataFrame], models: pd.Da
     predictor : callable, optional
         ``predictor(model_path, X) -> scores (n,)`` P(real); default :func:`model_predictor`
         (:func:`idsd.artifact.load_model` + :func:`predict_scores`).
+    client : distributed.Client, optional
+        Score on the client's workers, one Dask task per model
+        (:func:`idsd.tasks.score_models_distributed`: the same score files and the same table).
+        Needs the default ``loader`` and ``predictor``.
+    gpus_per_run : int, optional
+        GPUs per task with a client (:func:`idsd.tasks.task_resources`).
 
     Returns
     -------
     DataFrame
         One row per score file: ``train_corpus, eval_corpus, mode, run, path, n, written``.
+
+    Raises
+    ------
+    ValueError
+        A ``client`` with a custom ``loader`` or ``predictor`` (callables are not sent to workers).
     """
+    if client is not None:
+        if loader is not None or predictor is not None:
+            raise ValueError("score_models with a client scores with the default loader and predictor only: "
+                             "custom callables are not sent to Dask workers (call it without a client)")
+        from idsd.tasks import score_models_distributed
+
+        return score_models_distributed(client, out, eval_sets, models, overwrite, study, gpus_per_run)
     loader = loader or feature_loader(out, study)
     predictor = predictor or model_predictor()
     done = []

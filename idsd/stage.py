@@ -6,13 +6,15 @@ it ends, ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` gives the peak resident memory
 process of that tree (the kernel, in practice), which is appended with the wall time to
 ``TIMINGS_CSV`` (columns ``stage, status, seconds, peak_rss_mib, finished``). Exit status is
 papermill's. A study configuration passed as ``-f FILE`` (``configs/*.yaml``, a flat mapping of
-notebook parameters) is narrowed to the parameters this notebook declares and handed to papermill
-as ``-y``, so the executed notebook shows only its own parameters and papermill warns about none.
+notebook parameters; ``cluster``, where the runs go, is its one mapping: :mod:`idsd.cluster`) is
+narrowed to the parameters this notebook declares and handed to papermill as ``-y``, so the
+executed notebook shows only its own parameters and papermill warns about none.
 
 The stage hash (``python -m idsd.stage hash NOTEBOOK [--previous H] [--config FILE]
 [--set KEY=VALUE ...] [--env NAME ...]``, printed as 16 hex digits) covers what can change a
 stage's result: the notebook file, the effective values of the notebook's own parameters (from the
-configuration file and the ``--set`` overrides that ``run_all.sh`` passes with ``-r``), the
+configuration file and the ``--set`` overrides that ``run_all.sh`` passes with ``-r``; not
+``cluster``: where a stage runs does not change its result), the
 package modules the notebook imports (followed transitively through ``idsd``'s own source files,
 subpackages' ``__init__.py`` included), ``requirements.txt``, the named environment variables
 (``KERAS_BACKEND``) and the previous stage's hash. Editing a module that the notebook does not
@@ -41,6 +43,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 FIELDS = ("stage", "status", "seconds", "peak_rss_mib", "finished")
+MAPPING_KEYS = frozenset({"cluster"})
+"""The parameters that are mappings (:mod:`idsd.cluster`); every other one is flat."""
+NOT_HASHED = frozenset({"cluster"})
+"""Parameters that say where a stage runs, not what it computes: left out of the stage hash, so the
+same study run on a cluster and locally re-uses each other's stages."""
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "idsd"
 
@@ -185,14 +192,20 @@ def notebook_modules(notebook: str | os.PathLike, root: Path | None = None) -> l
 def load_config(path: str | os.PathLike | None) -> dict[str, object]:
     """A study configuration: a flat YAML mapping of notebook parameters, read as papermill reads ``-f``.
 
+    The one exception to flat is ``cluster``, a mapping checked by
+    :meth:`idsd.cluster.ClusterConfig.from_mapping` (where the runs go, see :mod:`idsd.cluster`).
+
     Raises
     ------
-    ValueError
-        The file is not a mapping, or a value is a mapping (parameters are flat).
+    idsd.errors.InputError (a ValueError)
+        The file is not a mapping, a value other than ``cluster`` is a mapping (parameters are
+        flat), or ``cluster`` is not a valid cluster configuration; the message names the file.
     """
     if not path:
         return {}
     import yaml
+
+    from idsd.errors import InputError
 
     class _NoDates(yaml.SafeLoader):  # papermill's loader: dates stay strings
         pass
@@ -203,12 +216,19 @@ def load_config(path: str | os.PathLike | None) -> dict[str, object]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a study configuration is a mapping of notebook parameters, not {type(data).__name__}")
+        raise InputError(path, f"a study configuration is a mapping of notebook parameters, not {type(data).__name__}")
     for key, value in data.items():
         if not isinstance(key, str) or not key.isidentifier():
-            raise ValueError(f"{path}: {key!r} is not a parameter name")
-        if isinstance(value, dict):
-            raise ValueError(f"{path}: {key} is a mapping; parameters are flat (one value or a list each)")
+            raise InputError(path, f"{key!r} is not a parameter name")
+        if key in MAPPING_KEYS:
+            from idsd.cluster import ClusterConfig
+
+            try:
+                ClusterConfig.from_mapping(value, where=key)
+            except InputError as exc:
+                raise InputError(path, str(exc)) from None
+        elif isinstance(value, dict):
+            raise InputError(path, f"{key} is a mapping; parameters are flat (one value or a list each)")
     return data
 
 
@@ -227,9 +247,10 @@ def stage_params(notebook: str | os.PathLike, config: Mapping[str, object] | Non
 
     ``config`` values, then ``overrides`` (``-p``/``-r`` on the papermill command line) replace the
     notebook's defaults (which the notebook file itself covers); keys the notebook does not declare
-    are left out. ``env`` (e.g. ``KERAS_BACKEND``) is added as is.
+    are left out, and so are those of :data:`NOT_HASHED` (``cluster``). ``env`` (e.g. ``KERAS_BACKEND``)
+    is added as is.
     """
-    names = set(notebook_parameters(notebook))
+    names = set(notebook_parameters(notebook)) - NOT_HASHED
     effective = {k: v for k, v in (config or {}).items() if k in names}
     effective.update({k: v for k, v in (overrides or {}).items() if k in names})
     return json.dumps({"parameters": effective, "env": dict(env or {})}, sort_keys=True, default=str)

@@ -106,18 +106,18 @@ def manifest_factory(tmp_path):
 @pytest.fixture
 def count_extraction(monkeypatch):
     """``count_extraction()`` -> a list that records the batch size of every
-    ``idsd.cache.extract_batch`` call from then on."""
-    import idsd.cache as C
+    ``idsd.shards.extract_batch`` call (the cache's extraction step) from then on."""
+    import idsd.shards as S
 
     def start() -> list[int]:
         calls = []
-        real = C.extract_batch
+        real = S.extract_batch
 
         def spy(Y, *a, **k):
             calls.append(len(Y))
             return real(Y, *a, **k)
 
-        monkeypatch.setattr(C, "extract_batch", spy)
+        monkeypatch.setattr(S, "extract_batch", spy)
         return calls
 
     return start
@@ -131,16 +131,16 @@ def kill_during_extraction(manifest_csv, cache, batch_files: int, name: str | No
 
     script = (
         "import os, signal, pandas as pd\n"
-        "import idsd.cache as C\n"
+        "import idsd.cache as C, idsd.shards as S\n"
         "from idsd.features import FeatureConfig\n"
-        "real = C.extract_batch\n"
+        "real = S.extract_batch\n"
         "n = [0]\n"
         "def killer(*a, **k):\n"
         "    n[0] += 1\n"
         f"    if n[0] == {int(at_call)}:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(*a, **k)\n"
-        "C.extract_batch = killer\n"
+        "S.extract_batch = killer\n"
         f"C.load_feature_set(pd.read_csv({str(manifest_csv)!r}), FeatureConfig('mfcc'), {str(cache)!r}, "
         f"progress=False, batch_files={int(batch_files)}, name={name!r})\n"
     )

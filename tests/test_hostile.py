@@ -829,6 +829,7 @@ def test_features_kill_and_resume(tmp_path, monkeypatch):
     The killed child extracts slowly (a 30 ms sleep per batch of one file) so the kill lands mid-way.
     """
     import idsd.cache as cache
+    import idsd.shards as shards
     from idsd.features import FeatureConfig
 
     rows = []
@@ -838,8 +839,8 @@ def test_features_kill_and_resume(tmp_path, monkeypatch):
     m = pd.DataFrame(rows)
     man = tmp_path / "m.csv"
     m.to_csv(man, index=False)
-    code = ("import sys, time, pandas as pd; import idsd.cache as c; from idsd.features import FeatureConfig; "
-            "f = c.extract_batch; c.extract_batch = lambda *a, **k: (time.sleep(0.03), f(*a, **k))[1]; "
+    code = ("import sys, time, pandas as pd; import idsd.cache as c, idsd.shards as s; "
+            "from idsd.features import FeatureConfig; f = s.extract_batch; s.extract_batch = lambda *a, **k: (time.sleep(0.03), f(*a, **k))[1]; "
             "c.load_feature_set(pd.read_csv(sys.argv[1]), FeatureConfig('mfcc'), sys.argv[2], progress=False, "
             "batch_files=1)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(man), str(tmp_path / "cache")], env=ENV,
@@ -865,8 +866,8 @@ def test_features_kill_and_resume(tmp_path, monkeypatch):
     saved = int((pd.read_csv(rows_csv)["status"] == 1).sum())
     assert 6 <= saved < 48
     computed = []
-    real_extract = cache.extract_batch
-    monkeypatch.setattr(cache, "extract_batch", lambda Y, *a, **k: (computed.append(len(Y)), real_extract(Y, *a, **k))[1])
+    real_extract = shards.extract_batch
+    monkeypatch.setattr(shards, "extract_batch", lambda Y, *a, **k: (computed.append(len(Y)), real_extract(Y, *a, **k))[1])
     fs = cache.load_feature_set(m, FeatureConfig("mfcc"), tmp_path / "cache", progress=False)
     assert sum(computed) == 48 - saved and len(fs) == 48
     computed.clear()
