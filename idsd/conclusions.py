@@ -253,14 +253,17 @@ def explanations(shares: pd.DataFrame, ablation: pd.DataFrame) -> str:
         return _bullets([])
     lines = []
     allc = shares[(shares["group"] == "class") & (shares["value"] == "all") & (shares["top_band"] != "")]
-    bands = [c for c in shares.columns if c.endswith(" kHz")]
+    bands = [c for c in shares.columns if c.endswith(" kHz") and not c.startswith("bins ")]
     if len(allc):
         counts = allc["top_band"].value_counts()
         per = ", ".join(f"{b}: {int(counts.get(b, 0))}" for b in bands)
         lines.append(f"Band holding the largest share of |attribution| ({len(allc)} model(s) with a Hz axis): {per}.")
         for corpus, g in allc.groupby("train_corpus", sort=False):
-            items = [f"{r.feature} {r.top_band} ({r.top_share:.0%})"
-                     for r in g.assign(top_share=g.apply(lambda r: r[r["top_band"]], axis=1)).itertuples()]
+            items = []
+            for _, r in g.iterrows():
+                bins = r.get(f"bins {r['top_band']}", math.nan)
+                even = f" against {bins:.0%} of its bins" if math.isfinite(float(bins)) else ""
+                items.append(f"{r['feature']} {r['top_band']} ({r[r['top_band']]:.0%} of the attribution{even})")
             lines.append(f"**{corpus}**: " + "; ".join(items) + ".")
     if ablation is not None and len(ablation):
         removed = ablation[ablation["band"] != INTACT]

@@ -218,9 +218,12 @@ def band_share_table(profiles: pd.DataFrame, bands: Sequence[tuple[float, float]
     Returns
     -------
     DataFrame
-        ``keys``, ``group``, ``value``, ``n_clips``, one column per band (``band_name``) and
-        ``top_band`` (the band holding most of the mass). Representations without a Hz axis
-        (MFCC, chroma) get NaN shares and an empty ``top_band``.
+        ``keys``, ``group``, ``value``, ``n_clips``, one column per band (``band_name``),
+        ``top_band`` (the band holding most of the mass) and, per band, ``bins <band>``: the share
+        of the representation's bins in that band, i.e. the band's share under a map spread evenly
+        over the bins (a log-frequency axis such as CQT's has most of its bins below 1 kHz, so a
+        share is telling only against it). Representations without a Hz axis (MFCC, chroma) get
+        NaN shares and an empty ``top_band``.
     """
     by = [*keys, "group", "value"]
     names = [band_name(b) for b in bands]
@@ -229,14 +232,18 @@ def band_share_table(profiles: pd.DataFrame, bands: Sequence[tuple[float, float]
         row = dict(zip(by, k))
         row["n_clips"] = int(g["n_clips"].iloc[0])
         hz = g["hz"].to_numpy()
+        bins = {}
         for j, (b, name) in enumerate(zip(bands, names)):
             if np.isnan(hz).any():
-                row[name] = np.nan
+                row[name] = bins[name] = np.nan
                 continue
             upper = hz <= b[1] if j == len(bands) - 1 else hz < b[1]
-            row[name] = float(g["share"].to_numpy()[(hz >= b[0]) & upper].sum())
+            inside = (hz >= b[0]) & upper
+            row[name] = float(g["share"].to_numpy()[inside].sum())
+            bins[name] = float(inside.mean())
         shares = np.array([row[n] for n in names], dtype=float)
         row["top_band"] = names[int(np.nanargmax(shares))] if np.isfinite(shares).any() else ""
+        row.update({f"bins {n}": v for n, v in bins.items()})
         out.append(row)
     return pd.DataFrame(out)
 
@@ -334,10 +341,16 @@ def ablation_cells(scores: pd.DataFrame, keys: Sequence[str] = ("train_corpus", 
     DataFrame
         ``keys``, ``band``, ``eer``, ``lo``, ``hi``, ``n_real``, ``n_fake``, and for the removals
         ``delta`` (EER removed - EER intact), ``delta_lo``, ``delta_hi``, ``p_value``, ``p_holm``
-        (Holm over every removal of the table) and ``significant`` (p_holm < 0.05).
+        (Holm over every removal of the table), ``significant`` (p_holm < 0.05) and
+        ``n_boot_test``: the paired tests take :func:`idsd.uncertainty.holm_resamples` resamples
+        (at least 5 ``n_boot``, and enough for the table's Holm family to reach p = 0.01: with
+        ``n_boot`` resamples, 42 removals could never be significant), the intervals ``n_boot``.
     """
-    from idsd.uncertainty import cluster_ids, eer_ci, holm, paired_bootstrap
+    from idsd.uncertainty import cluster_ids, eer_ci, holm, holm_resamples, paired_bootstrap
 
+    n_tests = sum(int((g["band"] != INTACT).any()) * (g["band"].nunique() - 1)
+                  for _, g in scores.groupby(list(keys), sort=False))
+    n_boot_tests = holm_resamples(n_tests, n_boot)
     out = []
     for k, g in scores.groupby(list(keys), sort=False):
         k = k if isinstance(k, tuple) else (k,)
@@ -348,9 +361,10 @@ def ablation_cells(scores: pd.DataFrame, keys: Sequence[str] = ("train_corpus", 
             row = dict(zip(keys, k), band=band, eer=ci["eer"], lo=ci["lo"], hi=ci["hi"],
                        n_real=int((b["target"] == 1).sum()), n_fake=int((b["target"] == 0).sum()))
             if band != INTACT:
-                test = paired_bootstrap(b["score"], intact["score"], b["target"], cluster_ids(b), n_boot=n_boot,
-                                        seed=seed)
-                row.update(delta=test["diff"], delta_lo=test["lo"], delta_hi=test["hi"], p_value=test["p_value"])
+                test = paired_bootstrap(b["score"], intact["score"], b["target"], cluster_ids(b),
+                                        n_boot=n_boot_tests, seed=seed)
+                row.update(delta=test["diff"], delta_lo=test["lo"], delta_hi=test["hi"], p_value=test["p_value"],
+                           n_boot_test=n_boot_tests)
             out.append(row)
     cells = pd.DataFrame(out)
     removed = cells["band"] != INTACT
@@ -728,7 +742,8 @@ def write_explanations(out, results: dict[str, pd.DataFrame], n_boot: int = 1000
         tables["band_ablation_shown"] = shown
         caption = (f"EER on the eval split with one band removed from the audio ({ABLATION_METHOD}) before feature "
                    f"extraction; `none` = intact audio. {reports.ci_caption(n_boot)} `*`: the change against the "
-                   "intact audio is significant (paired bootstrap, Holm-corrected over the table).")
+                   "intact audio is significant (paired bootstrap with "
+                   f"{int(cells['n_boot_test'].max()):,} resamples, Holm-corrected over the table).")
         files += reports.write_cells(cells, shown, "band_ablation", out, caption).values()
         files += reports.save_figure(ablation_figure(cells), "band_ablation", out).values()
     if gallery:

@@ -393,6 +393,26 @@ def paired_bootstrap(scores_a, scores_b, target, groups=None, n_boot: int = 1000
                 hi=float(hi), p_value=float(p), n_trials=int(a.size), n_groups=int(g[:, 1].max() + 1))
 
 
+def holm_resamples(n_tests: int, n_boot: int = 1000, smallest: float = 0.01) -> int:
+    """Bootstrap resamples per paired test so that a Holm family of ``n_tests`` can reject.
+
+    A percentile p-value (:func:`paired_bootstrap`) cannot go below ``2 / (n_boot + 1)``, so the
+    smallest Holm-adjusted p of a family of ``m`` tests is ``2 m / (n_boot + 1)``: with 42 tests
+    and 1,000 resamples it is 0.084, and no test of the family can reach 0.05 however large the
+    effect. Returns ``max(5 * n_boot, ceil(2 m / smallest))`` (the 5x of the study's other paired
+    tests, :data:`idsd.evidence.N_BOOT_TESTS`), which puts the smallest adjusted p at or below
+    ``smallest``.
+
+    Examples
+    --------
+    >>> holm_resamples(42, 1000)
+    8400
+    >>> holm_resamples(3, 1000)
+    5000
+    """
+    return int(max(5 * int(n_boot), np.ceil(2 * max(int(n_tests), 1) / float(smallest))))
+
+
 def holm(p_values) -> np.ndarray:
     """Holm-Bonferroni step-down adjusted p-values.
 

@@ -73,6 +73,8 @@ def test_maps_put_most_mass_in_the_label_band(task):
     hz = task["result"]["profiles"].drop_duplicates("bin")["hz"].to_numpy()
     bins_share = float((hz >= 4000).mean())  # the share a flat map would give 4-8 kHz
     assert every["4-8 kHz"] > 1.5 * bins_share and every["4-8 kHz"] > max(every["0-1 kHz"], every["1-4 kHz"]), every
+    assert every["bins 4-8 kHz"] == pytest.approx(bins_share)  # the table carries the flat-map baseline
+    assert every[["bins 0-1 kHz", "bins 1-4 kHz", "bins 4-8 kHz"]].sum() == pytest.approx(1.0)
     assert abs(every[["0-1 kHz", "1-4 kHz", "4-8 kHz"]].sum() - 1) < 1e-9
     real = shares[(shares["group"] == "class") & (shares["value"] == "real")].iloc[0]
     assert real["top_band"] == "4-8 kHz" and real["n_clips"] == 32
@@ -98,6 +100,19 @@ def test_removing_the_label_band_breaks_the_detector_and_the_low_band_does_not(t
     shares = X.band_share_table(task["result"]["profiles"].assign(train_corpus="synthetic", feature=FEATURE))
     text = conclusions.explanations(shares, cells.reset_index())
     assert "in 1 of 1 model(s)" in text and "removing 4-8 kHz raises the EER" in text
+    assert f"of the attribution against {shares.iloc[0]['bins 4-8 kHz']:.0%} of its bins" in text
+
+
+def test_a_large_ablation_table_can_still_reject(task):
+    """14 models x 3 bands = 42 Holm-corrected tests: with the interval's 1,000 resamples no test
+    could reach 0.05 (smallest adjusted p 2 x 42 / 1001); the tests take enough resamples."""
+    abl = task["result"]["ablation"]
+    many = pd.concat([abl.assign(train_corpus="synthetic", feature=f"copy{i}") for i in range(14)], ignore_index=True)
+    cells = X.ablation_cells(many, n_boot=1000)
+    removed = cells[cells["band"] != "none"]
+    assert len(removed) == 42 and (removed["n_boot_test"] == 8400).all()
+    assert removed.loc[removed["band"] == "4-8 kHz", "significant"].all()
+    assert removed.loc[removed["band"] == "4-8 kHz", "p_holm"].max() <= 0.01
 
 
 def test_band_stop_removes_the_band_and_keeps_the_rest():

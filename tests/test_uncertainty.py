@@ -208,3 +208,12 @@ def test_format_ci():
     assert format_ci(0.0523, 0.0311, 0.0768) == "0.052 [0.031, 0.077]"
     assert format_ci(0.5, 0.25, 0.75, digits=1) == "0.5 [0.2, 0.8]"
     assert format_ci(float("nan"), 0, 1) == "n/a" and format_ci(0.1, np.nan, np.nan) == "0.100"
+
+
+def test_holm_resamples_let_the_smallest_adjusted_p_reach_the_target():
+    from idsd.uncertainty import holm_resamples
+
+    for m in (1, 3, 42, 500):
+        n = holm_resamples(m, 1000)
+        assert n >= 5000 and 2 * m / (n + 1) <= 0.01
+    assert holm_resamples(42, 1000) == 8400 and holm_resamples(3, 200) == 1000
