@@ -21,7 +21,7 @@ import soxr
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.errors import AudioError
 from idsd.files import atomic_write
-from idsd.validate import check_samples, ffmpeg_input, file_problem
+from idsd.validate import MAX_ABS_SAMPLE, check_samples, ffmpeg_input, file_problem
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,227 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     if file_sr != sr:
         y = soxr.resample(y, file_sr, sr, quality="VHQ")
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- streaming
+
+STREAM_BLOCK_S = 10.0
+"""Seconds of source audio decoded per block by :class:`AudioStream`."""
+
+
+class AudioStream:
+    """Decode an audio file block by block to mono float32 at ``sr``, in bounded memory.
+
+    The blocks, concatenated, equal :func:`load_audio` sample for sample: the same decoder
+    (libsndfile, else the ``ffmpeg`` binary streaming ``f32le`` 16 kHz mono on its stdout), the same
+    downmix (mean of the channels), NaN/inf replaced by 0 (one warning), the same soxr VHQ resampler
+    (``soxr.ResampleStream`` gives the one-shot output exactly). Memory is a few blocks, whatever the
+    length of the file.
+
+    One exception: MP3. libsndfile 1.2 decodes MPEG wrongly when it is read in blocks (the samples
+    after a block boundary are garbled; reading the whole file at once is right), so an MP3 is
+    streamed through ffmpeg at its own rate and channel count, then downmixed and resampled here as
+    above; ffmpeg's and libsndfile's MP3 decoders agree within about 1e-6. Without ffmpeg an MP3 is
+    read whole (memory grows with its length; a warning says so).
+
+    Parameters
+    ----------
+    path : str or PathLike
+    sr : int
+        Target sample rate in Hz.
+    block_s : float
+        Seconds of source audio per block (> 0).
+    max_abs : float or None
+        Refuse the file (AudioError, like :func:`load_audio`) when a decoded sample is beyond this
+        (:data:`idsd.validate.MAX_ABS_SAMPLE` by default); ``None`` keeps every sample as decoded, so
+        that the caller can judge them (``idsd detect`` flags such windows instead).
+
+    Attributes
+    ----------
+    decoder : {"libsndfile", "ffmpeg"}
+    source_rate : int
+        Rate of the decoded stream before resampling (16000 for ffmpeg, which resamples itself).
+    frames : int or None
+        Source frames from the header (libsndfile), ``None`` when not known (ffmpeg).
+    n_samples : int
+        Samples at ``sr`` yielded so far.
+
+    Raises
+    ------
+    AudioError
+        At open (missing, empty, not a regular file, ffmpeg needed but missing) or while iterating
+        (corrupt data, no audio samples, samples beyond ``max_abs``).
+
+    Examples
+    --------
+    >>> with AudioStream("long.flac") as stream:  # doctest: +SKIP
+    ...     for y in stream:                       # y: (n,) float32 at 16 kHz
+    ...         ...
+    """
+
+    def __init__(self, path: str | os.PathLike, sr: int = SAMPLE_RATE, block_s: float = STREAM_BLOCK_S,
+                 max_abs: float | None = MAX_ABS_SAMPLE):
+        if not block_s > 0:
+            raise ValueError(f"block_s must be > 0, got {block_s}")
+        self.path = _existing_file(path)
+        self.sr = int(sr)
+        self.block_s = float(block_s)
+        self.max_abs = max_abs
+        self.n_samples = 0
+        self._sf = None
+        self._gen = None
+        try:
+            self._sf = sf.SoundFile(self.path)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+            self._sf = None
+        self._native_channels = None  # MP3 through ffmpeg: decoded at its own rate and channel count
+        self._whole = False  # MP3 without ffmpeg: one read of the whole file
+        if self._sf is not None:
+            self.decoder, self.source_rate, self.frames = "libsndfile", int(self._sf.samplerate), int(self._sf.frames)
+            if str(self._sf.subtype).startswith("MPEG"):  # see the class docstring: no block reads of MPEG
+                if shutil.which("ffmpeg") is not None:
+                    self._native_channels = int(self._sf.channels)
+                    self.decoder = "ffmpeg"
+                    self._release()
+                else:
+                    log.warning("%s: MP3 read whole (libsndfile cannot read MPEG in blocks; install ffmpeg "
+                                "to stream it)", self.path)
+                    self._whole = True
+        else:
+            self._use_ffmpeg()
+
+    def _use_ffmpeg(self) -> None:
+        if shutil.which("ffmpeg") is None:
+            raise AudioError(self.path, "format not readable by libsndfile and ffmpeg is not installed")
+        self.decoder, self.source_rate, self.frames = "ffmpeg", SAMPLE_RATE, None
+        self._native_channels = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Duration from the header in seconds, ``None`` when not known before decoding."""
+        return None if self.frames is None else self.frames / self.source_rate
+
+    # ---- decoding
+    def _sf_blocks(self) -> Iterator[np.ndarray]:
+        """(m,) mono float32 source blocks from libsndfile; falls back to ffmpeg before the first block."""
+        n = -1 if self._whole else max(1, int(round(self.block_s * self.source_rate)))
+        first = True
+        while True:
+            try:
+                y = self._sf.read(n, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+                if first:  # load_audio would have fallen back to ffmpeg for the whole file
+                    self._sf.close()
+                    self._sf = None
+                    self._use_ffmpeg()
+                    yield from self._ffmpeg_blocks()
+                    return
+                raise AudioError(self.path, f"not decodable audio ({exc})") from None
+            first = False
+            if len(y) == 0:
+                return
+            yield y.mean(axis=1)
+
+    def _ffmpeg_blocks(self) -> Iterator[np.ndarray]:
+        """(m,) mono float32 blocks of ffmpeg's f32le output, read from its stdout as it comes.
+
+        ffmpeg converts to 16 kHz mono itself (as :func:`load_audio` asks it to), except for an MP3
+        read by libsndfile's rules (``_native_channels``): its own rate and channels, downmixed here.
+        """
+        import tempfile
+
+        ch = self._native_channels or 1
+        convert = [] if self._native_channels else ["-ac", "1", "-ar", str(SAMPLE_RATE)]
+        # file:/absolute/path: a name like "pipe:x.m4a" or "-y.wav" is a file, never a protocol/option
+        cmd = [shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-nostdin", "-i", ffmpeg_input(self.path),
+               "-vn", *convert, "-f", "f32le", "-"]
+        frame = 4 * ch
+        nbytes = frame * max(1, int(round(self.block_s * self.source_rate)))
+        with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty ffmpeg cannot block on it
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            try:
+                rest = b""
+                while True:
+                    chunk = proc.stdout.read(nbytes)
+                    if not chunk:
+                        break
+                    buf = rest + chunk
+                    k = len(buf) // frame * frame
+                    rest = buf[k:]
+                    if k:
+                        yield np.frombuffer(buf[:k], dtype="<f4").astype(np.float32).reshape(-1, ch).mean(axis=1)
+                if proc.wait() != 0:  # as load_audio: a failed decode refuses the file
+                    err.seek(0)
+                    msg = err.read().decode(errors="replace").strip().splitlines()
+                    raise AudioError(self.path, f"not decodable audio ({msg[-1] if msg else 'ffmpeg failed'})")
+            finally:
+                if proc.poll() is None:  # the reader stopped early
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        source = self._sf_blocks() if self._sf is not None else self._ffmpeg_blocks()
+        resampler = None
+        warned_nan = warned_peak = False
+        try:
+            for y in source:
+                if not np.all(np.isfinite(y)):
+                    if not warned_nan:
+                        warnings.warn(f"{self.path}: NaN/inf samples replaced by 0", stacklevel=3)
+                        warned_nan = True
+                    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+                peak = float(np.max(np.abs(y))) if y.size else 0.0
+                if self.max_abs is not None and peak > self.max_abs:
+                    raise AudioError(self.path, f"samples far outside [-1, 1] (peak {peak:.3g}): not normalised audio")
+                if peak > 1.0 + 1e-6 and not warned_peak:
+                    log.warning("%s: samples outside [-1, 1] (peak %.3g), used as they are", self.path, peak)
+                    warned_peak = True
+                if self.source_rate != self.sr:
+                    if resampler is None:
+                        resampler = soxr.ResampleStream(self.source_rate, self.sr, 1, dtype="float32",
+                                                        quality="VHQ")
+                    y = resampler.resample_chunk(y, last=False)
+                y = np.ascontiguousarray(y, dtype=np.float32)
+                if y.size:
+                    self.n_samples += y.size
+                    yield y
+            if resampler is not None:  # the resampler's delay line: the last samples
+                y = np.ascontiguousarray(resampler.resample_chunk(np.zeros(0, np.float32), last=True),
+                                         dtype=np.float32)
+                if y.size:
+                    self.n_samples += y.size
+                    yield y
+            if self.n_samples == 0:
+                raise AudioError(self.path, "no audio samples")
+        finally:
+            source.close()
+            self._release()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield (n,) float32 blocks at ``sr`` (about ``block_s`` seconds each); once per stream."""
+        if self._gen is not None:
+            raise RuntimeError(f"{self.path}: an AudioStream is read once")
+        self._gen = self._blocks()
+        return self._gen
+
+    def _release(self) -> None:
+        if self._sf is not None:
+            self._sf.close()
+            self._sf = None
+
+    def close(self) -> None:
+        """Release the file (and stop ffmpeg when the stream was not read to its end)."""
+        gen, self._gen = self._gen, False
+        if gen:
+            gen.close()
+        self._release()
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def fragments(y: np.ndarray, length: int = CLIP_SAMPLES, pad: bool = False) -> np.ndarray:

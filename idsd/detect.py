@@ -13,6 +13,27 @@ the plain mean), and the minimum and maximum window scores are reported beside i
 ``"real"`` when ``score > threshold`` and ``"fake"`` otherwise, where the threshold is the one
 stored with the model (its development-set EER threshold), or 0.5 when none is stored.
 
+Windows the detector cannot judge
+---------------------------------
+A window is **flagged** and not scored (its score is NaN, it is left out of the file score, min
+and max) when, measured on its audio samples (the 16 kHz mono signal the model would see, zero
+padding excluded; decoding neither clips nor normalises, so floats above 1 reach this test as
+they are in the file):
+
+``silent``
+    RMS below :data:`SILENCE_DBFS` (-60 dBFS, i.e. RMS < 0.001 of full scale 1.0): digital
+    silence or no speech energy; the models were never trained on it.
+``clipped``
+    at least :data:`CLIP_FRACTION` (1 %) of its samples have ``|x| >= CLIP_LEVEL`` (0.999).
+``out_of_range``
+    a sample beyond :data:`OUT_OF_RANGE_LEVEL` (``|x| > 2``, +6 dBFS): a float file that is not
+    normalised audio (resamplers and lossy decoders overshoot full scale a little on loud
+    material, so only peaks far above 1 count).
+
+A window may have several reasons (``clipped+out_of_range``). A file without a judged window gets
+the decision ``"undetermined"`` and no score. Files are decoded and scored as a stream
+(:class:`idsd.audio.AudioStream`): memory does not grow with the length of a file.
+
 Models and their records
 ------------------------
 A model is a ``.keras`` file with its record ``<run name>.record.json`` beside it
@@ -38,8 +59,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +69,7 @@ import pandas as pd
 
 from idsd import CLIP_SAMPLES, SAMPLE_RATE
 from idsd.artifact import SCORE_MEANING, ModelRecordError, newest_model, read_record, record_path
-from idsd.audio import AUDIO_EXTENSIONS, fragments, load_audio
+from idsd.audio import AUDIO_EXTENSIONS, STREAM_BLOCK_S, AudioStream, fragments
 from idsd.errors import AudioError, IDSDError, show_path
 from idsd.paths import OUTPUTS, Outputs, resolve
 from idsd.progress import tqdm
@@ -58,14 +80,35 @@ DEFAULT_THRESHOLD = 0.5
 """Decision threshold used when the model record stores none (not calibrated)."""
 
 
-AGGREGATION = ("file score = mean of the 2-s window scores weighted by the seconds of audio in each "
-               "window (the zero padding of the last window counts for nothing); min/max over windows")
+AGGREGATION = ("file score = mean of the judged 2-s window scores weighted by the seconds of audio in "
+               "each window (the zero padding of the last window counts for nothing); min/max over the "
+               "judged windows; flagged windows (silent, clipped, out_of_range) are not scored; a file "
+               "without a judged window is undetermined")
 
+SILENCE_DBFS = -60.0
+"""A window whose RMS (over its audio samples, re full scale 1.0) is below this is ``silent``."""
+CLIP_LEVEL = 0.999
+"""A sample with ``|x| >= CLIP_LEVEL`` is at full scale."""
+CLIP_FRACTION = 0.01
+"""A window with at least this fraction of its samples at full scale is ``clipped``."""
+OUT_OF_RANGE_LEVEL = 2.0
+"""A window with a sample ``|x| > OUT_OF_RANGE_LEVEL`` (+6 dBFS) is ``out_of_range``."""
+FLAG_REASONS = ("silent", "clipped", "out_of_range")
+FLAG_RULES = {
+    "silent": f"RMS of the window's audio below {SILENCE_DBFS:g} dBFS (full scale 1.0)",
+    "clipped": f">= {100 * CLIP_FRACTION:g} % of the window's samples with |x| >= {CLIP_LEVEL:g}",
+    "out_of_range": f"a sample with |x| > {OUT_OF_RANGE_LEVEL:g} (float audio that is not normalised)",
+}
+"""The rule behind each flag, for reports (measured on the decoded 16 kHz mono samples)."""
+UNDETERMINED = "undetermined"
+"""Decision of a file (or window) the detector cannot judge."""
+LONG_FILE_S = 60.0
+"""Files longer than this get their own progress bar over windows."""
 
 RESULT_COLUMNS = ("file", "duration_s", "windows", "score", "score_min", "score_max", "decision",
-                  "threshold", "window_scores")
+                  "threshold", "window_scores", "judged_windows", "flagged", "window_flags")
 ERROR_COLUMNS = ("file", "reason")
-WINDOW_COLUMNS = ("file", "window", "start_s", "audio_s", "padded", "score", "decision")
+WINDOW_COLUMNS = ("file", "window", "start_s", "audio_s", "padded", "score", "decision", "flag")
 
 
 class ModelNotFoundError(IDSDError, FileNotFoundError):
@@ -221,11 +264,14 @@ class DetectionResult:
     duration_s : float
         Duration of the decoded audio in seconds.
     window_scores : numpy.ndarray, shape (n_windows,)
-        P(real) of each 2-s window, in order.
+        P(real) of each 2-s window, in order; NaN for a flagged window (not scored).
     window_audio_s : numpy.ndarray, shape (n_windows,)
         Seconds of audio (not padding) in each window: 2.0 except possibly the last.
     threshold : float
         Decision threshold on P(real).
+    window_flags : list of str, optional
+        Why each window is not judged (:data:`FLAG_REASONS` joined by ``+``), ``""`` for a judged
+        one; ``None``: every window is judged.
     """
 
     file: str
@@ -233,53 +279,125 @@ class DetectionResult:
     window_scores: np.ndarray
     window_audio_s: np.ndarray
     threshold: float = DEFAULT_THRESHOLD
+    window_flags: list[str] | None = None
 
     @property
     def n_windows(self) -> int:
         return int(len(self.window_scores))
 
     @property
+    def flag_list(self) -> list[str]:
+        """``window_flags`` with ``""`` for every window when none is given, shape (n_windows,)."""
+        return list(self.window_flags) if self.window_flags is not None else [""] * self.n_windows
+
+    @property
+    def judged(self) -> np.ndarray:
+        """Boolean mask of the windows that count, shape (n_windows,)."""
+        scores = np.asarray(self.window_scores, dtype=float)
+        return np.array([not f for f in self.flag_list], dtype=bool) & np.isfinite(scores)
+
+    @property
+    def judged_windows(self) -> int:
+        return int(self.judged.sum())
+
+    @property
     def score(self) -> float:
-        """File score: window scores averaged with weights = seconds of audio per window."""
-        return float(np.average(self.window_scores, weights=self.window_audio_s))
+        """File score: judged window scores averaged with weights = seconds of audio; NaN if none."""
+        j = self.judged
+        if not j.any():
+            return math.nan
+        return float(np.average(np.asarray(self.window_scores)[j], weights=np.asarray(self.window_audio_s)[j]))
 
     @property
     def score_min(self) -> float:
-        return float(np.min(self.window_scores))
+        j = self.judged
+        return float(np.min(np.asarray(self.window_scores)[j])) if j.any() else math.nan
 
     @property
     def score_max(self) -> float:
-        return float(np.max(self.window_scores))
+        j = self.judged
+        return float(np.max(np.asarray(self.window_scores)[j])) if j.any() else math.nan
 
     @property
     def decision(self) -> str:
         return decide(self.score, self.threshold)
+
+    @property
+    def flagged(self) -> str:
+        """Flagged windows per reason, e.g. ``"silent:3;clipped:1"`` (``""`` when all are judged)."""
+        return flag_summary(self.flag_list)
 
     def as_row(self) -> dict:
         """One row of the results table (``RESULT_COLUMNS``)."""
         return dict(file=self.file, duration_s=float(self.duration_s), windows=self.n_windows,
                     score=self.score, score_min=self.score_min, score_max=self.score_max,
                     decision=self.decision, threshold=self.threshold,
-                    window_scores=[float(s) for s in self.window_scores])
+                    window_scores=[float(s) for s in self.window_scores],
+                    judged_windows=self.judged_windows, flagged=self.flagged, window_flags=self.flag_list)
 
     def windows_frame(self) -> pd.DataFrame:
-        """One row per window (``WINDOW_COLUMNS``)."""
+        """One row per window (``WINDOW_COLUMNS``); a flagged window is ``undetermined``."""
         k = self.n_windows
         clip_s = CLIP_SAMPLES / SAMPLE_RATE
+        flags = self.flag_list
+        scores = np.asarray(self.window_scores, dtype=float)
         return pd.DataFrame({
             "file": [self.file] * k,
             "window": np.arange(k),
             "start_s": np.arange(k) * clip_s,
-            "audio_s": self.window_audio_s.astype(float),
-            "padded": self.window_audio_s < clip_s - 0.5 / SAMPLE_RATE,
-            "score": self.window_scores.astype(float),
-            "decision": [decide(s, self.threshold) for s in self.window_scores],
+            "audio_s": np.asarray(self.window_audio_s, dtype=float),
+            "padded": np.asarray(self.window_audio_s) < clip_s - 0.5 / SAMPLE_RATE,
+            "score": scores,
+            "decision": [UNDETERMINED if f else decide(s, self.threshold) for s, f in zip(scores, flags)],
+            "flag": flags,
         }, columns=list(WINDOW_COLUMNS))
 
 
 def decide(score: float, threshold: float) -> str:
-    """``"real"`` when ``score > threshold`` (score = P(real)), else ``"fake"``."""
+    """``"real"`` when ``score > threshold`` (score = P(real)), else ``"fake"``; NaN: ``"undetermined"``."""
+    if score != score:  # NaN: nothing was judged
+        return UNDETERMINED
     return "real" if score > threshold else "fake"
+
+
+def flag_summary(window_flags: Iterable[str]) -> str:
+    """Count the flagged windows per reason: ``["", "silent", "clipped+silent"]`` -> ``"silent:2;clipped:1"``."""
+    counts: Counter = Counter()
+    for f in window_flags:
+        if f:
+            counts.update(f.split("+"))
+    order = [r for r in FLAG_REASONS if r in counts] + sorted(set(counts) - set(FLAG_REASONS))
+    return ";".join(f"{r}:{counts[r]}" for r in order)
+
+
+def window_flags(W: np.ndarray, audio_samples: np.ndarray) -> list[str]:
+    """Why each window cannot be judged (see the module docstring), ``""`` when it can.
+
+    Parameters
+    ----------
+    W : numpy.ndarray, shape (k, 32000)
+        16 kHz mono windows; samples past ``audio_samples`` are the zero padding.
+    audio_samples : numpy.ndarray, shape (k,), int
+        Samples of audio in each window (32000 except possibly the last window of a file).
+
+    Returns
+    -------
+    list of str, length k
+        ``""``, or the reasons of :data:`FLAG_REASONS` that apply, joined by ``+``.
+    """
+    W = np.asarray(W)
+    k = len(W)
+    if k == 0:
+        return []
+    n = np.maximum(np.asarray(audio_samples, dtype=np.float64).reshape(k), 1.0)
+    a = np.abs(W)
+    # the padding is zeros: sums over the whole window are sums over its audio
+    mean_sq = np.einsum("ij,ij->i", W, W, dtype=np.float64) / n
+    silent = mean_sq < (10.0 ** (SILENCE_DBFS / 20.0)) ** 2
+    clipped = np.count_nonzero(a >= CLIP_LEVEL, axis=1) >= CLIP_FRACTION * n
+    out_of_range = ~(a.max(axis=1) <= OUT_OF_RANGE_LEVEL)  # NaN counts as out of range
+    rows = np.stack([silent, clipped, out_of_range], axis=1)
+    return ["+".join(r for r, on in zip(FLAG_REASONS, row) if on) for row in rows]
 
 
 def windows_frame(results: pd.DataFrame) -> pd.DataFrame:
@@ -298,10 +416,12 @@ def windows_frame(results: pd.DataFrame) -> pd.DataFrame:
     frames = []
     clip_s = CLIP_SAMPLES / SAMPLE_RATE
     for row in results.itertuples(index=False):
-        scores = np.asarray(row.window_scores, dtype=float)
+        scores = np.asarray([math.nan if s is None else s for s in row.window_scores], dtype=float)
         audio = np.clip(row.duration_s - np.arange(len(scores)) * clip_s, 0.0, clip_s)
+        flags = getattr(row, "window_flags", None)
+        flags = list(flags) if isinstance(flags, list | tuple | np.ndarray) and len(flags) == len(scores) else None
         frames.append(DetectionResult(row.file, row.duration_s, scores, audio,
-                                      row.threshold).windows_frame())
+                                      row.threshold, flags).windows_frame())
     if not frames:
         return pd.DataFrame(columns=list(WINDOW_COLUMNS))
     return pd.concat(frames, ignore_index=True)
@@ -356,6 +476,9 @@ class Detector:
         self.device = device
         self.model_path = model_path
         self.record = record
+
+    block_s: float = STREAM_BLOCK_S
+    """Seconds of source audio decoded per block when files are streamed (:class:`idsd.audio.AudioStream`)."""
 
     # ---- construction
     @classmethod
@@ -471,8 +594,10 @@ class Detector:
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "score": SCORE_MEANING,
-            "decision": f"real if score > {self.threshold:.4g}, else fake",
+            "decision": f"real if score > {self.threshold:.4g}, else fake; {UNDETERMINED} when no "
+                        "window can be judged",
             "aggregation": AGGREGATION,
+            "flag_rules": dict(FLAG_RULES),
             "window_s": CLIP_SAMPLES / SAMPLE_RATE,
             "sample_rate": SAMPLE_RATE,
         }
@@ -491,7 +616,7 @@ class Detector:
             P(real) per window.
         """
         from idsd.features import extract_batch
-        from idsd.scoring import predict_scores
+        from idsd.scoring import check_input
 
         W = np.asarray(W, dtype=np.float32)
         if W.ndim != 2 or W.shape[1] != CLIP_SAMPLES:
@@ -500,14 +625,24 @@ class Detector:
         for start in range(0, len(W), self.batch_size):
             X = extract_batch(W[start:start + self.batch_size], self.feature, self.mode,
                               device=self.device, **self.overrides)
-            s = np.asarray(predict_scores(self.model, X, batch_size=self.batch_size), dtype=np.float64)
+            check_input(self.model, X)
+            # The forward pass of idsd.scoring.predict_scores, one batch, without its PyDataset:
+            # model.predict on a keras PyDataset keeps about one batch alive per call (TF 2.21,
+            # tf.data from_generator), which grows without bound over the hundreds of calls of a
+            # long file (~8 MB per 64 mel windows). predict_on_batch gives the same scores (tested)
+            # and is faster on small batches.
+            s = np.asarray(self.model.predict_on_batch(X), dtype=np.float64)
             out[start:start + len(X)] = s.reshape(-1)
         if not np.all(np.isfinite(out)):
             raise ValueError("model produced non-finite scores")
         return out
 
     def score_signal(self, y: np.ndarray, name: str = "signal") -> DetectionResult:
-        """Score a 16 kHz mono signal of any length (> 0 samples).
+        """Score a 16 kHz mono signal of any length (> 0 samples), held in memory.
+
+        Windows are those of :func:`idsd.audio.fragments` (``pad=True``); flagged windows
+        (:func:`window_flags`) are not scored. :meth:`detect_files` gives the same result for a
+        file without holding it in memory.
 
         Parameters
         ----------
@@ -519,60 +654,181 @@ class Detector:
         if y.size == 0:
             raise AudioError(name, "no audio samples")
         W, audio_s = _windows(y)
-        return DetectionResult(name, len(y) / SAMPLE_RATE, self.score_windows(W), audio_s, self.threshold)
+        flags = window_flags(W, np.rint(audio_s * SAMPLE_RATE).astype(np.int64))
+        judged = np.array([not f for f in flags], dtype=bool)
+        scores = np.full(len(W), np.nan)
+        if judged.all():
+            scores[:] = self.score_windows(W)
+        elif judged.any():
+            scores[judged] = self.score_windows(W[judged])
+        return DetectionResult(name, len(y) / SAMPLE_RATE, scores, audio_s, self.threshold, flags)
 
     def detect_files(self, paths: Iterable[str | os.PathLike], progress: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Score files and folders; see :func:`detect_files`."""
+        """Score files and folders as streams (bounded memory); see :func:`detect_files`."""
         skipped: list[tuple[str, str]] = []
         files, problems = collect_audio_files(paths, skipped)
         errors: list[tuple[str, str]] = list(problems)
-        done: list[DetectionResult] = []
-        pending: list[tuple[str, float, np.ndarray, np.ndarray]] = []  # (file, dur, W, audio_s)
-
-        def flush() -> None:
-            if not pending:
-                return
+        queue = _WindowQueue(self)  # windows of several files share a batch
+        states: list[_FileState] = []
+        for path in tqdm(files, desc="detect", unit="file", disable=not progress or len(files) < 2):
+            state = _FileState(str(path))
+            states.append(state)
             try:
-                scores = self.score_windows(np.concatenate([p[2] for p in pending]))
-            except Exception as exc:  # noqa: BLE001 - retried per file to name the culprit
-                log.warning("batch scoring failed (%s); retrying file by file", exc)
-                for name, dur, W, audio_s in pending:
-                    try:
-                        done.append(DetectionResult(name, dur, self.score_windows(W), audio_s,
-                                                    self.threshold))
-                    except Exception as exc1:  # noqa: BLE001 - a bulk operation lists and goes on
-                        errors.append((name, f"scoring failed: {type(exc1).__name__}: {exc1}"))
-                        log.warning("%s: scoring failed: %s", name, exc1)
-            else:
-                i = 0
-                for name, dur, W, audio_s in pending:
-                    done.append(DetectionResult(name, dur, scores[i:i + len(W)], audio_s, self.threshold))
-                    i += len(W)
-            pending.clear()
-
-        n_pending = 0
-        for path in tqdm(files, desc="detect", unit="file", disable=not progress):
-            name = str(path)
-            try:
-                y = load_audio(path)
+                self._stream_file(path, state, queue, progress)
             except AudioError as exc:
-                errors.append((name, exc.reason))
+                state.failed = exc.reason
                 log.debug("not scored: %s", exc)
-                continue
-            W, audio_s = _windows(y)
-            pending.append((name, len(y) / SAMPLE_RATE, W, audio_s))
-            n_pending += len(W)
-            if n_pending >= self.batch_size:
-                flush()
-                n_pending = 0
-        flush()
+        queue.flush()
+        done = []
+        for state in states:
+            if state.failed:
+                errors.append((state.name, state.failed))
+            else:
+                done.append(state.result(self.threshold))
 
         results = pd.DataFrame([r.as_row() for r in done], columns=list(RESULT_COLUMNS))
         errs = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
         results.attrs.update(self.describe())
         results.attrs["skipped"] = [{"file": f, "reason": r} for f, r in skipped]
         return results, errs
+
+    def _stream_file(self, path: Path, state: _FileState, queue: _WindowQueue, progress: bool) -> None:
+        """Decode one file block by block, cut its windows, flag them, queue the judged ones."""
+        windower = _Windower()
+        try:
+            with AudioStream(path, block_s=self.block_s, max_abs=None) as stream:
+                # far-out floats are flagged per window, not refused
+                known = stream.duration_s
+                for y in stream:
+                    self._add_windows(state, *windower.push(y), queue)
+                    if (progress and state.bar is None
+                            and (known if known is not None else windower.n_samples / SAMPLE_RATE) > LONG_FILE_S):
+                        total = None if known is None else math.ceil(known * SAMPLE_RATE / CLIP_SAMPLES)
+                        state.bar = tqdm(total=total, initial=len(state.flags), unit="window", leave=False,
+                                         desc=show_path(os.path.basename(state.name))[:40])
+                self._add_windows(state, *windower.finish(), queue)
+            state.n_samples = windower.n_samples
+        finally:
+            if state.bar is not None:
+                state.bar.close()
+                state.bar = None
+
+    def _add_windows(self, state: _FileState, W: np.ndarray, n_audio: np.ndarray, queue: _WindowQueue) -> None:
+        """Record windows (k, 32000) with their audio samples (k,): flags now, scores when batched."""
+        if not len(W):
+            return
+        flags = window_flags(W, n_audio)
+        first = len(state.flags)
+        state.flags.extend(flags)
+        state.audio_n.extend(int(v) for v in n_audio)
+        state.scores.extend([math.nan] * len(W))
+        judged = np.flatnonzero([not f for f in flags])
+        if len(judged):
+            queue.add(state, first + judged, W if len(judged) == len(W) else W[judged])
+        if state.bar is not None:
+            state.bar.update(len(W))
+
+
+@dataclass
+class _FileState:
+    """What is known of one file while it is streamed: per-window flags, audio and scores so far."""
+
+    name: str
+    scores: list[float] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    audio_n: list[int] = field(default_factory=list)
+    n_samples: int = 0
+    failed: str | None = None
+    bar: object = None
+
+    def assign(self, idx: np.ndarray, scores: np.ndarray) -> None:
+        for i, v in zip(idx.tolist(), scores.tolist()):
+            self.scores[i] = v
+
+    def result(self, threshold: float) -> DetectionResult:
+        return DetectionResult(self.name, self.n_samples / SAMPLE_RATE, np.asarray(self.scores, dtype=np.float64),
+                               np.asarray(self.audio_n, dtype=np.float64) / SAMPLE_RATE, threshold, list(self.flags))
+
+
+class _Windower:
+    """Cut a stream of 16 kHz blocks into the windows of :func:`idsd.audio.fragments` (``pad=True``)."""
+
+    def __init__(self):
+        self.tail = np.zeros(0, dtype=np.float32)
+        self.n_samples = 0
+
+    def push(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole windows completed by block ``y`` (n,): ``W`` (k, 32000) and samples per window (k,)."""
+        self.n_samples += len(y)
+        buf = np.concatenate([self.tail, y]) if len(self.tail) else np.asarray(y, dtype=np.float32)
+        k = len(buf) // CLIP_SAMPLES
+        self.tail = buf[k * CLIP_SAMPLES:].copy()  # a copy: the block itself can go
+        return buf[:k * CLIP_SAMPLES].reshape(k, CLIP_SAMPLES), np.full(k, CLIP_SAMPLES, dtype=np.int64)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The zero-padded last window when audio is left over (shape (1, 32000)), else none."""
+        if not len(self.tail):
+            return np.zeros((0, CLIP_SAMPLES), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        W = np.zeros((1, CLIP_SAMPLES), dtype=np.float32)
+        W[0, :len(self.tail)] = self.tail
+        n = np.array([len(self.tail)], dtype=np.int64)
+        self.tail = self.tail[:0]
+        return W, n
+
+
+class _WindowQueue:
+    """Judged windows waiting for a full batch; scores go back to their file's state."""
+
+    def __init__(self, detector: Detector):
+        from collections import deque
+
+        self.detector = detector
+        self.items: deque = deque()  # (state, window indices (m,), windows (m, 32000))
+        self.n = 0
+
+    def add(self, state: _FileState, idx: np.ndarray, W: np.ndarray) -> None:
+        self.items.append((state, idx, W))
+        self.n += len(idx)
+        while self.n >= self.detector.batch_size:  # full batches only: one input shape, warm model
+            self._score(self.detector.batch_size)
+
+    def flush(self) -> None:
+        if self.n:
+            self._score(self.n)
+
+    def _score(self, count: int) -> None:
+        take, need = [], count
+        while need:
+            state, idx, W = self.items[0]
+            if len(idx) <= need:
+                take.append(self.items.popleft())
+                need -= len(idx)
+            else:
+                take.append((state, idx[:need], W[:need]))
+                self.items[0] = (state, idx[need:], W[need:])
+                need = 0
+        self.n -= count
+        take = [t for t in take if not t[0].failed]  # a file that failed to decode meanwhile
+        if not take:
+            return
+        try:
+            scores = self.detector.score_windows(np.concatenate([t[2] for t in take]))
+        except Exception as exc:  # noqa: BLE001 - retried per file to name the culprit
+            log.warning("batch scoring failed (%s); retrying file by file", exc)
+            for state, idx, W in take:
+                if state.failed:
+                    continue
+                try:
+                    state.assign(idx, self.detector.score_windows(W))
+                except Exception as exc1:  # noqa: BLE001 - a bulk operation lists and goes on
+                    state.failed = f"scoring failed: {type(exc1).__name__}: {exc1}"
+                    log.warning("%s: scoring failed: %s", state.name, exc1)
+            return
+        i = 0
+        for state, idx, _ in take:
+            state.assign(idx, scores[i:i + len(idx)])
+            i += len(idx)
 
 
 def _windows(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -614,17 +870,22 @@ def detect_files(paths: Iterable[str | os.PathLike], model_path: str | os.PathLi
     device : {"cpu", "gpu", "auto"}
         Feature extraction device.
     progress : bool
-        Show a progress bar over files.
+        Show a progress bar over files (when there are several) and one over the windows of each
+        file longer than :data:`LONG_FILE_S`.
 
     Returns
     -------
     results : pandas.DataFrame
-        One row per scored file, columns ``RESULT_COLUMNS``: ``file``, ``duration_s``,
+        One row per decoded file, columns ``RESULT_COLUMNS``: ``file``, ``duration_s``,
         ``windows`` (number of 2-s windows, the last zero-padded when partial), ``score`` (file
-        P(real), see the module docstring), ``score_min``, ``score_max``, ``decision``
-        (``real``/``fake``), ``threshold`` and ``window_scores`` (list of the per-window P(real));
-        ``results.attrs`` describes the model, threshold and score (:meth:`Detector.describe`).
-        :func:`windows_frame` turns it into one row per window.
+        P(real) over the judged windows, see the module docstring; NaN when none is judged),
+        ``score_min``, ``score_max`` (over the judged windows), ``decision``
+        (``real``/``fake``/``undetermined``), ``threshold``, ``window_scores`` (list of the
+        per-window P(real), NaN for a flagged window), ``judged_windows`` (windows that count),
+        ``flagged`` (flagged windows per reason, e.g. ``"silent:3;clipped:1"``, ``""`` when none) and
+        ``window_flags`` (list of each window's reasons joined by ``+``, ``""`` when judged);
+        ``results.attrs`` describes the model, threshold, score and flag rules
+        (:meth:`Detector.describe`). :func:`windows_frame` turns it into one row per window.
     errors : pandas.DataFrame
         One row per file or folder that could not be scored, columns ``file``, ``reason``.
         Entries of walked folders that were not scored on purpose (hidden, not an audio name,

@@ -510,3 +510,86 @@ def summarize(bona, spoof, threshold: float = DEFAULT_THRESHOLD,
                     "dev_balanced_accuracy": c.balanced_accuracy, "dev_pmiss": c.pmiss,
                     "dev_pfa": c.pfa})
     return row
+
+
+# --------------------------------------------------------------------------- minCllr (PAV)
+
+
+def pav_llr(bona, spoof, clamp: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The optimal monotone (PAV) calibration of the scores, as log-likelihood ratios.
+
+    The pool-adjacent-violators algorithm (``sklearn.isotonic.IsotonicRegression``, increasing,
+    ``out_of_bounds="clip"``) fits the non-decreasing posterior P(real | score) of the pooled trials
+    (tied scores are pooled first, so they get one value); the posterior's prior, the class ratio of
+    the data ``pi = n_bona / (n_bona + n_spoof)``, is removed:
+    ``llr = logit(p_pav) - logit(pi)``. This map is the monotone calibration of least Cllr (and of
+    least cost for every prior at once: its blocks are the segments of the ROC convex hull), the
+    BOSARIS ``opt_loglr`` without the Laplace pseudo-counts.
+
+    Infinite LLRs: a PAV block of bona fide trials only has posterior 1 (LLR ``+inf``) and one of
+    spoof trials only posterior 0 (``-inf``). Only the top block can be pure bona fide and only the
+    bottom block pure spoof, so an infinity is always on the *correct* side: ``+inf`` is given to
+    bona fide trials only, ``-inf`` to spoof trials only, where its Cllr cost is exactly 0
+    (BOSARIS keeps them and lets ``neglogsigmoid`` give 0; :func:`min_cllr` does the same).
+
+    Parameters
+    ----------
+    bona, spoof : array-like, shapes (n_bona,), (n_spoof,)
+        Scores on any monotone scale (higher = more bona fide); the result depends only on their order.
+    clamp : float, optional
+        Replace ``+-inf`` by ``+-clamp`` (e.g. for plotting or JSON); the finite LLRs are left alone
+        (a finite PAV LLR is at most ``log(max(n_bona, n_spoof))`` in magnitude). Default: keep ``+-inf``.
+
+    Returns
+    -------
+    llr_bona, llr_spoof : np.ndarray, shapes (n_bona,), (n_spoof,)
+        Natural-log LLRs, non-decreasing in the scores, equal for equal scores.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    b, s = check_scores(bona, spoof)
+    x = np.concatenate([b, s])
+    y = np.concatenate([np.ones(b.size), np.zeros(s.size)])
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    p = np.clip(iso.fit(x, y).predict(x), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        llr = np.log(p) - np.log1p(-p) - (np.log(b.size) - np.log(s.size))
+    if clamp is not None:
+        llr = np.clip(llr, -abs(clamp), abs(clamp))
+    return llr[: b.size], llr[b.size:]
+
+
+def min_cllr(bona, spoof) -> float:
+    """Minimum Cllr in bits: the Cllr after the optimal monotone (PAV) calibration.
+
+    ``Cllr - minCllr`` is the calibration loss of the scores; ``minCllr`` measures discrimination
+    alone, like the EER and minDCF, and like them it is invariant to any strictly increasing
+    transform of the scores.
+
+    Parameters
+    ----------
+    bona, spoof : array-like, shapes (n_bona,), (n_spoof,)
+        Scores on any monotone scale (P(real), logits, LLRs: the same result).
+
+    Returns
+    -------
+    float
+        In [0, 1]: 0 when the classes are perfectly separated, close to 1 (slightly below: PAV is
+        fitted on the very trials it is scored on) for uninformative scores; never above the
+        :func:`cllr` of any monotone calibration of the same scores (the identity included).
+
+    Notes
+    -----
+    The PAV LLRs (:func:`pav_llr`) may be ``+-inf``, but only on the correct side (``+inf`` for
+    bona fide trials of a top block with no spoof, ``-inf`` for spoof trials of a bottom block with
+    no bona fide); their cost ``log(1 + e^-inf)`` is exactly 0, the limit of clamping them at
+    ``+-L`` as ``L -> inf``. Keeping that limit (rather than a finite clamp, which would add a
+    tiny positive cost) keeps minCllr finite and a true lower bound of every monotone calibration.
+    """
+    lb, ls = pav_llr(bona, spoof)
+    cost_b = np.logaddexp(0.0, -lb)  # +inf -> 0; -inf cannot occur for bona fide trials
+    cost_s = np.logaddexp(0.0, ls)   # -inf -> 0; +inf cannot occur for spoof trials
+    value = 0.5 * (np.mean(cost_b) + np.mean(cost_s)) / np.log(2)
+    if not np.isfinite(value):  # pragma: no cover - PAV puts infinities on the correct side only
+        raise ArithmeticError("minCllr is not finite: PAV gave an LLR of the wrong sign")
+    return float(value)

@@ -268,7 +268,8 @@ def test_cli_table_json_csv(model_path, odd_files, tmp_path, capsys):
     assert _run([folder, "--model", model_path, "--json"]) == 1  # corrupt + empty listed, others scored
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"] == {"scored": 3, "failed": 2, "real": doc["summary"]["real"],
-                              "fake": doc["summary"]["fake"]}
+                              "fake": doc["summary"]["fake"], "undetermined": 0}
+    assert all(f["judged_windows"] == f["windows"] and f["flagged"] == "" for f in doc["files"])
     assert doc["detector"]["feature"] == "mfcc" and doc["detector"]["threshold"] == 0.3
     assert {e["file"] for e in doc["errors"]} == {str(f["corrupt"]), str(f["empty"])}
     windows = {d["file"]: len(d["window_scores"]) for d in doc["files"]}

@@ -278,3 +278,92 @@ def test_split_by_target_and_summary_dev_threshold():
         M.split_by_target(scores, [1, 0, 2, 0])
     row = M.summarize(b, s, dev_threshold=0.8)
     assert row["dev_accuracy"] == 0.75 and row["dev_pmiss"] == 0.5 and row["dev_pfa"] == 0.0
+
+
+# --------------------------------------------------------------------------- minCllr (PAV)
+
+
+def reference_min_cllr(bona, spoof) -> float:
+    """A plain pool-adjacent-violators minCllr (tied scores pooled first), no scikit-learn."""
+    b, s = np.asarray(bona, float), np.asarray(spoof, float)
+    x, y = np.r_[b, s], np.r_[np.ones(b.size), np.zeros(s.size)]
+    levels, inv = np.unique(x, return_inverse=True)
+    blocks = []  # [sum of labels, trials, score levels]
+    for k, n in zip(np.bincount(inv, weights=y), np.bincount(inv).astype(float)):
+        blocks.append([k, n, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            k2, n2, m2 = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + k2, blocks[-1][1] + n2, blocks[-1][2] + m2]
+    p = np.repeat([bk[0] / bk[1] for bk in blocks], [bk[2] for bk in blocks])[inv]
+    with np.errstate(divide="ignore"):
+        llr = np.log(p) - np.log1p(-p) - np.log(b.size / s.size)
+    return float(0.5 * (np.mean(np.logaddexp(0, -llr[: b.size])) + np.mean(np.logaddexp(0, llr[b.size:])))
+                 / np.log(2))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_cllr_matches_a_reference_pav(seed):
+    rng = np.random.default_rng(400 + seed)
+    b, s = sample(rng, *rng.integers(1, 150, 2), shift=rng.uniform(-1, 3))
+    if seed % 2:  # ties, across classes too
+        b, s = np.round(b, 1), np.round(s, 1)
+    assert M.min_cllr(b, s) == pytest.approx(reference_min_cllr(b, s), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_min_cllr_is_below_cllr_of_calibrated_and_miscalibrated_scores(seed):
+    rng = np.random.default_rng(500 + seed)
+    mu = rng.uniform(0.5, 3)
+    lb, ls = rng.normal(mu, np.sqrt(2 * mu), 300), rng.normal(-mu, np.sqrt(2 * mu), 500)  # calibrated LLRs
+    mc = M.min_cllr(lb, ls)
+    assert mc <= M.cllr(lb, ls, llr=True) + 1e-12
+    for a, c in ((3, 2), (0.3, -1), (1, 4), (10, 0), (0.01, 0)):  # miscalibrated affine maps
+        assert mc <= M.cllr(a * lb + c, a * ls + c, llr=True) + 1e-12
+    p = 1 / (1 + np.exp(-(3 * lb + 2)))
+    q = 1 / (1 + np.exp(-(3 * ls + 2)))
+    assert M.min_cllr(p, q) == pytest.approx(mc, abs=1e-9)
+    assert M.min_cllr(p, q) <= M.cllr(p, q)
+    # and below a monotone but non-affine map as well
+    assert mc <= M.cllr(np.tanh(lb) * 3, np.tanh(ls) * 3, llr=True) + 1e-12
+
+
+def test_min_cllr_perfect_separation_is_zero_and_finite():
+    b, s = [0.9, 0.95, 0.99, 0.6], [0.1, 0.2, 0.59]
+    assert M.min_cllr(b, s) == 0.0
+    lb, ls = M.pav_llr(b, s)
+    assert np.all(lb == np.inf) and np.all(ls == -np.inf)
+    cb, cs = M.pav_llr(b, s, clamp=30)
+    assert np.all(cb == 30) and np.all(cs == -30)
+    # one overlapping pair: finite, positive, infinities still only on the correct side
+    b2, s2 = [0.9, 0.95, 0.5], [0.1, 0.6, 0.2]
+    lb2, ls2 = M.pav_llr(b2, s2)
+    assert not np.any(lb2 == -np.inf) and not np.any(ls2 == np.inf)
+    assert 0 < M.min_cllr(b2, s2) < 1
+
+
+def test_min_cllr_random_scores_near_one():
+    rng = np.random.default_rng(12)
+    x = rng.random(40000)
+    mc = M.min_cllr(x[:20000], x[20000:])
+    assert mc <= 1.0
+    assert mc == pytest.approx(1.0, abs=0.01)
+    # unbalanced classes: the data's prior is removed, still ~1
+    assert M.min_cllr(x[:4000], x[4000:]) == pytest.approx(1.0, abs=0.01)
+    assert M.min_cllr(np.full(5, 0.3), np.full(9, 0.3)) == pytest.approx(1.0, abs=1e-12)  # one block
+
+
+def test_min_cllr_monotone_invariance_and_ties():
+    rng = np.random.default_rng(13)
+    b, s = rng.beta(5, 2, 300), rng.beta(2, 5, 400)
+    ref = M.min_cllr(b, s)
+    for f in (lambda x: 3 * x + 1, np.log, np.exp, M.to_llr):
+        assert M.min_cllr(f(b), f(s)) == pytest.approx(ref, abs=1e-12)
+    bt, st = np.round(b, 1), np.round(s, 1)
+    lb, ls = M.pav_llr(bt, st)
+    llr = np.r_[lb, ls]
+    x = np.r_[bt, st]
+    for v in np.unique(x):  # one LLR per tied score, non-decreasing in the score
+        assert np.unique(llr[x == v]).size == 1
+    order = np.argsort(x, kind="mergesort")
+    assert np.array_equal(llr[order], np.sort(llr))  # (with infinities, so no diff)
+    assert M.min_cllr(bt, st) >= ref - 1e-12  # rounding only loses information
