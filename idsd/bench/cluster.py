@@ -57,13 +57,15 @@ def _array_files(cache_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(cdir.iterdir()) if p.suffix in (".npy", ".csv")}
 
 
-def driver_cost_per_shard(manifest: pd.DataFrame, cache_dir: Path, batch_files: int) -> float:
-    """Seconds the driver spends per shard after the workers: copy its rows, rewrite the status table.
+def driver_costs(manifest: pd.DataFrame, cache_dir: Path, batch_files: int) -> dict[str, float]:
+    """Seconds the driver spends per shard, and per commit of the status table.
 
-    Measured on the filled cache of ``cache_dir``: a shard of ``batch_files`` rows is read back from
-    the array and written through :func:`idsd.shards.write_shard`, :func:`~idsd.shards.read_shard`,
-    :func:`~idsd.shards.apply_shard`, then the table is written as :func:`idsd.cache.load_feature_set`
-    commits it (the whole ``.rows.csv``, atomically).
+    Measured on the filled cache of ``cache_dir`` with a shard of ``batch_files`` rows written
+    as a worker writes it (not timed): ``apply_s`` reads it back (:func:`idsd.shards.read_shard`),
+    copies it into the memory map (:func:`~idsd.shards.apply_shard`) and deletes it;
+    ``commit_s`` flushes the map and rewrites the whole ``.rows.csv`` atomically, which
+    :func:`idsd.cache.load_feature_set` does at most once every :data:`idsd.cache.COMMIT_SPACING`
+    commit durations for a large table.
     """
     from idsd import shards
     from idsd.cache import DONE, entry_ids
@@ -80,16 +82,19 @@ def driver_cost_per_shard(manifest: pd.DataFrame, cache_dir: Path, batch_files: 
     status, crcs = table["status"].to_numpy().copy(), table["crc"].to_numpy().copy()
     reasons = table["reason"].astype(str).to_numpy().astype(object)
     folder = Path(tempfile.mkdtemp(dir=cdir))
-    reps, t0 = 5, time.perf_counter()
+    reps, apply_s, commit_s = 5, 0.0, 0.0
     for _ in range(reps):
         meta = shards.write_shard(folder, "bench", ids, result)
+        t0 = time.perf_counter()
         shards.apply_shard(shards.read_shard(meta, ids), X, status, crcs, reasons)
+        shards.remove_shard(meta)
+        t1 = time.perf_counter()
         X.flush()
         write_csv(table, folder / "bench.rows.csv")
-        shards.remove_shard(meta)
-    seconds = (time.perf_counter() - t0) / reps
+        apply_s += t1 - t0
+        commit_s += time.perf_counter() - t1
     shutil.rmtree(folder)
-    return seconds
+    return {"apply_s": apply_s / reps, "commit_s": commit_s / reps}
 
 
 def bench_cluster(n_clips: int = 20_000, features=("mel",), workers: int = 2, threads: int = 1,
@@ -116,7 +121,8 @@ def bench_cluster(n_clips: int = 20_000, features=("mel",), workers: int = 2, th
         One row per feature: ``feature``, ``clips``, ``shards``, ``in_process_s``, ``cluster_s``,
         ``ratio`` (in-process / cluster), ``in_process_ms_per_clip``, ``cluster_ms_per_clip``,
         ``worker_ms_per_clip`` (task compute time per clip on one worker thread: decode, extract, write
-        the shard), ``driver_ms_per_shard``, ``row_kb``, ``identical``; and the run's facts (cluster start-up
+        the shard), ``driver_ms_per_shard`` (read, copy and delete a shard), ``commit_ms`` (one
+        write of the status table), ``row_kb``, ``identical``; and the run's facts (cluster start-up
         seconds, decode ms per clip, workers, threads, cores of the machine).
     """
     import os
@@ -162,7 +168,7 @@ def bench_cluster(n_clips: int = 20_000, features=("mel",), workers: int = 2, th
                                if str(task.get("key", "")).startswith("extract-")
                                for ss in task.get("startstops", ()) if ss.get("action") == "compute")
                 same = _array_files(caches["in_process"]) == _array_files(caches["cluster"])
-                driver_s = driver_cost_per_shard(manifest, caches["cluster"], batch_files)
+                costs = driver_costs(manifest, caches["cluster"], batch_files)
                 shards = -(-n_clips // batch_files)
                 rows.append({"feature": feature, "clips": n_clips, "shards": shards,
                              "in_process_s": round(local_s, 2), "cluster_s": round(cluster_s, 2),
@@ -170,7 +176,8 @@ def bench_cluster(n_clips: int = 20_000, features=("mel",), workers: int = 2, th
                              "in_process_ms_per_clip": round(1e3 * local_s / n_clips, 3),
                              "cluster_ms_per_clip": round(1e3 * cluster_s / n_clips, 3),
                              "worker_ms_per_clip": round(1e3 * worker_s / n_clips, 3),
-                             "driver_ms_per_shard": round(1e3 * driver_s, 2),
+                             "driver_ms_per_shard": round(1e3 * costs["apply_s"], 2),
+                             "commit_ms": round(1e3 * costs["commit_s"], 2),
                              "row_kb": round(float(np.prod(cfg.shape)) * 2 / 1024, 1), "identical": same})
                 log.info("%s: in-process %.1f s, cluster %.1f s (%s)", feature, local_s, cluster_s,
                          "identical" if same else "DIFFERENT")
@@ -188,19 +195,23 @@ def scaling_model(row: dict, nodes=(1, 2, 4, 8, 16, 32, 64), cores_per_node: int
 
     Each node's workers process ``cores_per_node`` clips at a time at the worker cost per clip
     measured here (``worker_ms_per_clip``: the task compute time per clip on one worker thread,
-    i.e. one core). The driver handles shards one after another (``driver_ms_per_shard``), and the shared
-    file system moves, per clip, the audio in, the shard out and back, the row into the array:
-    ``wav_kb + 3 x row_kb`` at ``io_mb_s``. The time is the largest of the three; scaling stops
-    where the driver or the file system becomes the largest.
+    i.e. one core). The driver handles the shards one after another (``driver_ms_per_shard``),
+    plus the status-table commits, which the cache spaces to at most a tenth of the run
+    (:data:`idsd.cache.COMMIT_SPACING`): ``driver_s = shards x driver_ms_per_shard / 0.9``. The
+    shared file system moves, per clip, the audio in, the shard out and back, the row into the
+    array: ``wav_kb + 3 x row_kb`` at ``io_mb_s``. The time is the largest of the three; scaling
+    stops where the driver or the file system becomes the largest.
 
     Returns
     -------
     pandas.DataFrame
         ``nodes, compute_s, driver_s, io_s, total_s, speedup, bound``.
     """
+    from idsd.cache import COMMIT_SPACING
+
     clips, shards = row["clips"], row["shards"]
     core_ms = row["worker_ms_per_clip"]
-    driver_s = shards * row["driver_ms_per_shard"] / 1e3
+    driver_s = shards * row["driver_ms_per_shard"] / 1e3 / (1 - 1 / COMMIT_SPACING)
     wav_kb = 2 * SAMPLE_RATE * 2 / 1024
     io_s = clips * (wav_kb + 3 * row["row_kb"]) / 1024 / io_mb_s
     out = []
@@ -223,6 +234,6 @@ def format_lines(df: pd.DataFrame, facts: dict) -> list[str]:
     for r in df.itertuples():
         lines.append(f"{r.feature:<7} in-process {r.in_process_s:8.1f} s ({r.in_process_ms_per_clip:.2f} ms/clip)   "
                      f"cluster {r.cluster_s:8.1f} s ({r.cluster_ms_per_clip:.2f} ms/clip)   driver "
-                     f"{r.driver_ms_per_shard:.1f} ms/shard   worker {r.worker_ms_per_clip:.2f} ms/clip   {'identical' if r.identical else 'DIFFERENT'}   "
+                     f"{r.driver_ms_per_shard:.1f} ms/shard (commit {r.commit_ms:.0f} ms)   worker {r.worker_ms_per_clip:.2f} ms/clip   {'identical' if r.identical else 'DIFFERENT'}   "
                      f"ratio {r.ratio:.2f}x")
     return lines
