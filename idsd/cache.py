@@ -700,9 +700,7 @@ def load_feature_set(manifest: pd.DataFrame, config: FeatureConfig, cache_dir: s
             bar.update(len(batch))
         commit()
     bar.close()
-    folder = shards.shard_dir(arr_path)
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    shards.sweep_taken(arr_path, ids, status, crcs)
     if not rows_path.exists():
         commit()  # a set with nothing to extract (empty manifest) still gets its table
     X.flush()

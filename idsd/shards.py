@@ -179,6 +179,24 @@ def remove_shard(meta: Path) -> None:
     meta.with_suffix(".npy").unlink(missing_ok=True)
 
 
+def sweep_taken(array_path: str | Path, ids: list[str], status: np.ndarray, crcs: np.ndarray) -> int:
+    """Delete the shards beside ``array_path`` whose every row is already in the array (same entry
+    id, done, same CRC): copies a worker wrote once more after the driver took the first (a task
+    rerun by the scheduler). Returns how many were deleted; an empty shard folder is removed."""
+    from idsd.cache import DONE
+
+    gone = 0
+    for meta in leftover_shards(array_path):
+        got = read_shard(meta, ids)
+        if got is not None and (status[got.rows] == DONE).all() and (crcs[got.rows] == got.crc).all():
+            remove_shard(meta)
+            gone += 1
+    folder = shard_dir(array_path)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    return gone
+
+
 def leftover_shards(array_path: str | Path) -> list[Path]:
     """JSON files of the shards a killed driver left beside ``array_path``, sorted."""
     folder = shard_dir(array_path)
@@ -254,13 +272,16 @@ def extract_distributed(client, array_path: Path, ids: list[str], batches: list[
                             config, device, key=f"extract-{config.name}-{key}", pure=False)
         futures[fut] = b
     try:
-        for fut in as_completed(futures):
-            batch = futures[fut]
+        for fut in as_completed(list(futures)):
+            batch = futures.pop(fut)
             try:
                 path = fut.result()
             except Exception as exc:
                 raise RuntimeError(f"feature extraction of {batch[0]} (+{len(batch) - 1} files) failed on a "
                                    f"worker: {exc}") from exc
+            # forget the result now: the scheduler recomputes a held result whose worker dies, and
+            # that rerun would write the shard again after the driver has taken it
+            fut.release()
             yield len(batch), Path(path)
     finally:
         client.cancel(list(futures))
