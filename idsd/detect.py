@@ -616,7 +616,7 @@ class Detector:
             P(real) per window.
         """
         from idsd.features import extract_batch
-        from idsd.scoring import check_input
+        from idsd.scoring import predict_scores
 
         W = np.asarray(W, dtype=np.float32)
         if W.ndim != 2 or W.shape[1] != CLIP_SAMPLES:
@@ -625,16 +625,7 @@ class Detector:
         for start in range(0, len(W), self.batch_size):
             X = extract_batch(W[start:start + self.batch_size], self.feature, self.mode,
                               device=self.device, **self.overrides)
-            check_input(self.model, X)
-            # The forward pass of idsd.scoring.predict_scores, one batch, without its PyDataset:
-            # model.predict on a keras PyDataset keeps about one batch alive per call (TF 2.21,
-            # tf.data from_generator), which grows without bound over the hundreds of calls of a
-            # long file (~8 MB per 64 mel windows). predict_on_batch gives the same scores (tested)
-            # and is faster on small batches.
-            s = np.asarray(self.model.predict_on_batch(X), dtype=np.float64)
-            out[start:start + len(X)] = s.reshape(-1)
-        if not np.all(np.isfinite(out)):
-            raise ValueError("model produced non-finite scores")
+            out[start:start + len(X)] = predict_scores(self.model, X, batch_size=len(X))
         return out
 
     def score_signal(self, y: np.ndarray, name: str = "signal") -> DetectionResult:

@@ -62,8 +62,11 @@ def predict_scores(model, X, batch_size: int = 256) -> np.ndarray:
     from idsd.batches import ArrayBatches
 
     ds = ArrayBatches(X, None, batch_size)
-    out = model.predict(ds, verbose=0)
-    scores = np.asarray(out, dtype=np.float64).reshape(-1)
+    # one predict_on_batch per batch rather than model.predict(ds): on a keras PyDataset (TF 2.21,
+    # tf.data from_generator) predict keeps about one batch alive per call, which grows without
+    # bound over the hundreds of calls of a long `idsd detect` stream; same batches, same scores
+    scores = np.concatenate([np.asarray(model.predict_on_batch(ds[i][0]), dtype=np.float64).reshape(-1)
+                             for i in range(len(ds))])
     if not np.isfinite(scores).all():
         raise TrainingError(f"{int((~np.isfinite(scores)).sum())} scores are NaN/inf: the model or the "
                             "features are broken")
